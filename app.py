@@ -1,0 +1,34 @@
+"""yundian: the routing table. Views live in chalicelib/api/ blueprints; logic in services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalice import Chalice, Rate
+
+from chalicelib.api import onboarding, operations
+from chalicelib.container import get_container
+from chalicelib.observability import http_middleware, job_middleware
+
+app = Chalice(app_name="yundian")
+app.api.binary_types = []  # every body reaches the views as text; they read raw bytes themselves
+
+app.register_middleware(http_middleware, "http")
+app.register_middleware(job_middleware, "scheduled")
+
+app.register_blueprint(onboarding.bp)
+app.register_blueprint(operations.bp)
+
+
+def _run_job(name: str) -> dict[str, Any]:
+    return get_container().jobs[name]()
+
+
+@app.schedule(Rate(5, unit=Rate.MINUTES), name="rank_contests")
+def rank_contests(event: Any) -> dict[str, Any]:
+    return _run_job("rank_contests")
+
+
+@app.schedule(Rate(5, unit=Rate.MINUTES), name="memberships_lifecycle")
+def memberships_lifecycle(event: Any) -> dict[str, Any]:
+    return _run_job("memberships_lifecycle")

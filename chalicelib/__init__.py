@@ -1,0 +1,1 @@
+"""yundian: the serverless backend of the cloud store."""

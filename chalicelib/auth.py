@@ -1,0 +1,145 @@
+"""Who is calling: bearer JWTs (people and their tools) and terminal request signatures.
+
+Pure functions and dataclasses; the terminal lookup and nonce claim live in the onboarding
+repository. Everything here is checked in one place: `chalicelib.api.routing`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import jwt
+
+from chalicelib.errors import Forbidden, Unauthorized
+
+ROLES = ("admin", "partner", "merchant", "customer")
+SIGNATURE_WINDOW_SECONDS = 300
+NONCE_TTL_SECONDS = 600
+NONCE_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+HEX64_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class Principal:
+    sub: str
+    role: str
+    partner_id: str | None = None
+    merchant_id: str | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    def require_role(self, *roles: str) -> None:
+        if self.role not in roles:
+            raise Forbidden(f"role {self.role!r} may not do this", code="forbidden_role")
+
+    def can_act_for_partner(self, partner_id: str) -> bool:
+        return self.is_admin or (self.role == "partner" and self.partner_id == partner_id)
+
+    def can_act_for_merchant(self, merchant_id: str, merchant_partner_id: str) -> bool:
+        if self.is_admin:
+            return True
+        if self.role == "partner":
+            return self.partner_id == merchant_partner_id
+        if self.role == "merchant":
+            return self.merchant_id == merchant_id
+        return False
+
+    def require_partner(self, partner_id: str) -> None:
+        if not self.can_act_for_partner(partner_id):
+            raise Forbidden("not allowed to act for this partner", code="forbidden_tenant")
+
+    def require_merchant(self, merchant_id: str, merchant_partner_id: str) -> None:
+        if not self.can_act_for_merchant(merchant_id, merchant_partner_id):
+            raise Forbidden("not allowed to act for this merchant", code="forbidden_tenant")
+
+
+def decode_bearer(authorization: str | None, secret: str, now: float) -> Principal:
+    """Verify an `Authorization: Bearer <HS256 JWT>` header against the wall clock `now`."""
+    if not authorization:
+        raise Unauthorized("missing bearer token", code="missing_token")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("authorization must be 'Bearer <token>'", code="invalid_token")
+    try:
+        claims = jwt.decode(
+            token.strip(),
+            secret,
+            algorithms=["HS256"],
+            options={"require": ["exp", "sub"], "verify_aud": False},
+            leeway=0,
+        )
+    except jwt.ExpiredSignatureError as e:
+        raise Unauthorized("token expired", code="token_expired") from e
+    except jwt.PyJWTError as e:
+        raise Unauthorized("invalid token", code="invalid_token") from e
+    # PyJWT checks exp against time.time(); `now` is only used for our own claims.
+    sub, role = claims.get("sub"), claims.get("role")
+    if not isinstance(sub, str) or not sub or role not in ROLES:
+        raise Unauthorized("token lacks a valid sub or role", code="invalid_token")
+    partner_id = claims.get("partner_id")
+    merchant_id = claims.get("merchant_id")
+    if role == "partner" and not (isinstance(partner_id, str) and partner_id):
+        raise Unauthorized("partner token without partner_id", code="invalid_token")
+    if role == "merchant" and not (isinstance(merchant_id, str) and merchant_id):
+        raise Unauthorized("merchant token without merchant_id", code="invalid_token")
+    return Principal(
+        sub=sub,
+        role=role,
+        partner_id=partner_id if isinstance(partner_id, str) else None,
+        merchant_id=merchant_id if isinstance(merchant_id, str) else None,
+    )
+
+
+def issue_token(secret: str, *, sub: str, role: str, exp: float, **claims: str) -> str:
+    """Mint a token (demo data, tests, operators' tooling)."""
+    return jwt.encode({"sub": sub, "role": role, "exp": int(exp), **claims}, secret, algorithm="HS256")
+
+
+@dataclass(frozen=True)
+class SignedRequest:
+    """The terminal headers of a request, syntactically checked."""
+
+    terminal_id: str
+    timestamp: str
+    nonce: str
+    signature: str
+
+
+def parse_terminal_headers(headers: Mapping[str, str], now: float) -> SignedRequest:
+    """Check presence, shape and freshness (real wall clock) of the terminal headers."""
+    terminal_id = headers.get("x-yundian-terminal")
+    if not terminal_id:
+        raise Unauthorized("missing X-Yundian-Terminal", code="unknown_terminal")
+    ts, nonce, sig = (
+        headers.get("x-yundian-timestamp"),
+        headers.get("x-yundian-nonce"),
+        headers.get("x-yundian-signature"),
+    )
+    if not ts or not nonce or not sig:
+        raise Unauthorized("missing signature headers", code="bad_signature")
+    if not ts.isdigit() or len(ts) > 12:
+        raise Unauthorized("X-Yundian-Timestamp must be unix seconds", code="stale_timestamp")
+    if abs(now - int(ts)) > SIGNATURE_WINDOW_SECONDS:
+        raise Unauthorized("timestamp outside the 300 s window", code="stale_timestamp")
+    if not NONCE_RE.match(nonce):
+        raise Unauthorized("nonce must be 16-64 chars of [A-Za-z0-9_-]", code="bad_signature")
+    if not HEX64_RE.match(sig):
+        raise Unauthorized("signature must be lowercase hex HMAC-SHA256", code="bad_signature")
+    return SignedRequest(terminal_id, ts, nonce, sig)
+
+
+def terminal_signature(secret: str, method: str, path: str, timestamp: str, nonce: str, body: bytes) -> str:
+    message = f"{method}\n{path}\n{timestamp}\n{nonce}\n".encode() + body
+    return hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
+
+
+def verify_signature(signed: SignedRequest, secret: str, method: str, path: str, body: bytes) -> None:
+    expected = terminal_signature(secret, method, path, signed.timestamp, signed.nonce, body)
+    if not hmac.compare_digest(expected, signed.signature):
+        raise Unauthorized("signature does not match", code="bad_signature")

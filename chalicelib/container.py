@@ -1,0 +1,73 @@
+"""The composition root: config, clock, clients, repositories and services, built once per
+container (warm Lambda starts reuse it). Tests build their own with `Container(...)` and
+install it with `set_container`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from functools import cached_property
+from typing import Any
+
+from chalicelib import storage
+from chalicelib.clock import Clock, OffsetClock, SystemClock
+from chalicelib.config import Config
+from chalicelib.onboarding.repository import DynamoOnboardingRepository, OnboardingRepository
+from chalicelib.onboarding.service import OnboardingService, TerminalAuthenticator
+from chalicelib.tables import ALL_MODELS
+
+Job = Callable[[], dict[str, Any]]
+
+
+class Container:
+    def __init__(self, config: Config, clock: Clock | None = None,
+                 onboarding_repo: OnboardingRepository | None = None) -> None:
+        self.config = config
+        self.clock: Clock = clock or (OffsetClock() if config.is_local else SystemClock())
+        self._onboarding_repo = onboarding_repo
+        storage.configure(config, ALL_MODELS)
+
+    @cached_property
+    def onboarding_repo(self) -> OnboardingRepository:
+        return self._onboarding_repo or DynamoOnboardingRepository(storage.connection())
+
+    @cached_property
+    def onboarding(self) -> OnboardingService:
+        return OnboardingService(self.onboarding_repo, self.clock, plans=self.plans_lister)
+
+    @cached_property
+    def terminal_auth(self) -> TerminalAuthenticator:
+        return TerminalAuthenticator(self.onboarding_repo)
+
+    def plans_lister(self, merchant_id: str) -> list[dict[str, Any]]:
+        """Plans shown on the public store page (the memberships area fills this in)."""
+        return []
+
+    @cached_property
+    def audit_checks(self) -> list[Callable[[], dict[str, Any]]]:
+        """Each returns `{"name", "ok", "detail"}`; the areas add theirs."""
+        return []
+
+    @cached_property
+    def jobs(self) -> dict[str, Job]:
+        """Scheduled jobs by name; `POST /v1/admin/jobs/{name}` and the schedules run these."""
+        return {}
+
+
+_container: Container | None = None
+_lock = threading.Lock()
+
+
+def get_container() -> Container:
+    global _container
+    if _container is None:
+        with _lock:
+            if _container is None:
+                _container = Container(Config.from_env())
+    return _container
+
+
+def set_container(container: Container | None) -> None:
+    global _container
+    _container = container

@@ -1,0 +1,7 @@
+"""PynamoDB models of the memberships area."""
+
+from __future__ import annotations
+
+from chalicelib.storage import BaseModel
+
+MODELS: list[type[BaseModel]] = []

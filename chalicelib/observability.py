@@ -1,0 +1,53 @@
+"""Powertools Logger, Metrics and Tracer, created once and wired into Chalice as middleware."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+
+SERVICE = "yundian"
+
+logger = Logger(service=SERVICE)
+metrics = Metrics(namespace="Yundian", service=SERVICE)
+tracer = Tracer(service=SERVICE)
+
+_SECRET_HEADERS = {"authorization", "x-yundian-signature"}
+
+
+def correlation_id(event: Any) -> str:
+    """API Gateway's request id when there is one; `chalice local` and tests carry none."""
+    ctx = getattr(event, "context", None) or {}
+    rid = ctx.get("requestId") if isinstance(ctx, dict) else None
+    return str(rid) if rid else f"local-{uuid.uuid4()}"
+
+
+def request_log_fields(event: Any) -> dict[str, Any]:
+    headers = getattr(event, "headers", None) or {}
+    return {
+        "method": getattr(event, "method", None),
+        "path": getattr(event, "path", None),
+        "terminal_id": headers.get("x-yundian-terminal"),
+        # never the Authorization header, the signature or the body
+        "headers_seen": sorted(h for h in headers if h.lower() not in _SECRET_HEADERS)[:20],
+    }
+
+
+def http_middleware(event: Any, get_response: Any) -> Any:
+    logger.set_correlation_id(correlation_id(event))
+    try:
+        response = get_response(event)
+        logger.info("request", extra={**request_log_fields(event), "status": response.status_code})
+        return response
+    finally:
+        metrics.flush_metrics(raise_on_empty_metrics=False)
+        logger.set_correlation_id(None)
+
+
+def job_middleware(event: Any, get_response: Any) -> Any:
+    logger.set_correlation_id(f"job-{uuid.uuid4()}")
+    try:
+        return get_response(event)
+    finally:
+        metrics.flush_metrics(raise_on_empty_metrics=False)

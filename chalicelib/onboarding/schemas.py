@@ -1,0 +1,31 @@
+"""Request bodies of the onboarding endpoints."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from chalicelib.schemas import Body, Id, Name
+
+
+class CreatePartner(Body):
+    name: Name
+
+
+class NewStore(Body):
+    name: Name
+    address: Annotated[str, Field(max_length=256)] | None = None
+
+
+class CreateMerchant(Body):
+    name: Name
+    category: Literal["retail", "restaurant", "services", "other"]
+    city: Annotated[str, Field(max_length=64)] | None = None
+    alipay_seller_id: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[0-9A-Za-z]+$")] | None = None
+    stores: Annotated[list[NewStore], Field(min_length=1, max_length=50)]
+
+
+class CreateTerminal(Body):
+    store_id: Id
+    kind: Literal["qr", "face", "pos"]

@@ -1,0 +1,128 @@
+"""Use cases of onboarding: partners, merchants with their stores, terminals, and the
+authentication of terminal requests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from chalicelib.auth import NONCE_TTL_SECONDS, Principal, SignedRequest, verify_signature
+from chalicelib.clock import Clock, iso
+from chalicelib.errors import NotFound, Unauthorized
+from chalicelib.ids import new_id, new_secret
+from chalicelib.onboarding.domain import Merchant, Partner, Store, Terminal, TerminalIdentity
+from chalicelib.onboarding.repository import OnboardingRepository
+from chalicelib.onboarding.schemas import CreateMerchant, CreateTerminal
+
+PlanLister = Callable[[str], list[dict[str, Any]]]
+
+
+class OnboardingService:
+    def __init__(self, repo: OnboardingRepository, clock: Clock, plans: PlanLister | None = None) -> None:
+        self.repo = repo
+        self.clock = clock
+        self._plans = plans or (lambda merchant_id: [])
+
+    # -- partners
+    def create_partner(self, who: Principal, name: str) -> dict[str, Any]:
+        who.require_role("admin")
+        partner = Partner(new_id("ptn"), name, self.clock.now())
+        self.repo.add_partner(partner)
+        return {"partner_id": partner.partner_id, "name": partner.name, "created_at": iso(partner.created_at)}
+
+    def partner(self, partner_id: str) -> Partner:
+        partner = self.repo.get_partner(partner_id)
+        if partner is None:
+            raise NotFound(f"no partner {partner_id}", code="partner_not_found")
+        return partner
+
+    # -- merchants
+    def create_merchant(self, who: Principal, partner_id: str, body: CreateMerchant) -> dict[str, Any]:
+        who.require_role("admin", "partner")
+        who.require_partner(partner_id)
+        self.partner(partner_id)
+        merchant = Merchant(
+            merchant_id=new_id("mch"), partner_id=partner_id, name=body.name, category=body.category,
+            created_at=self.clock.now(), city=body.city, alipay_seller_id=body.alipay_seller_id,
+        )
+        stores = [Store(new_id("sto"), merchant.merchant_id, s.name, s.address) for s in body.stores]
+        self.repo.add_merchant(merchant, stores)
+        return {
+            "merchant_id": merchant.merchant_id,
+            "partner_id": partner_id,
+            "name": merchant.name,
+            "category": merchant.category,
+            "city": merchant.city,
+            "alipay_seller_id": merchant.alipay_seller_id,
+            "created_at": iso(merchant.created_at),
+            "stores": [{"store_id": s.store_id, "name": s.name, "address": s.address} for s in stores],
+        }
+
+    def merchant(self, merchant_id: str) -> Merchant:
+        merchant = self.repo.get_merchant(merchant_id)
+        if merchant is None:
+            raise NotFound(f"no merchant {merchant_id}", code="merchant_not_found")
+        return merchant
+
+    def merchant_for(self, who: Principal, merchant_id: str) -> Merchant:
+        """The merchant, if `who` may act on it (404 when missing, 403 for another tenant)."""
+        merchant = self.merchant(merchant_id)
+        who.require_merchant(merchant.merchant_id, merchant.partner_id)
+        return merchant
+
+    # -- terminals
+    def create_terminal(self, who: Principal, merchant_id: str, body: CreateTerminal) -> dict[str, Any]:
+        merchant = self.merchant_for(who, merchant_id)
+        store = self.repo.get_store(body.store_id)
+        if store is None or store.merchant_id != merchant.merchant_id:
+            raise NotFound(f"no store {body.store_id} at this merchant", code="store_not_found")
+        terminal = Terminal(
+            terminal_id=new_id("tml"), merchant_id=merchant.merchant_id, partner_id=merchant.partner_id,
+            store_id=store.store_id, kind=body.kind, secret=new_secret(), created_at=self.clock.now(),
+        )
+        self.repo.add_terminal(terminal)
+        return {"terminal_id": terminal.terminal_id, "store_id": store.store_id, "kind": terminal.kind,
+                "secret": terminal.secret}
+
+    def revoke_terminal(self, who: Principal, terminal_id: str) -> None:
+        terminal = self.repo.get_terminal(terminal_id)
+        if terminal is None:
+            raise NotFound(f"no terminal {terminal_id}", code="terminal_not_found")
+        who.require_merchant(terminal.merchant_id, terminal.partner_id)
+        self.repo.revoke_terminal(terminal_id, self.clock.now())
+
+    # -- the public cloud-store page
+    def store_page(self, store_id: str) -> dict[str, Any]:
+        store = self.repo.get_store(store_id)
+        if store is None:
+            raise NotFound(f"no store {store_id}", code="store_not_found")
+        merchant = self.merchant(store.merchant_id)
+        return {
+            "store_id": store.store_id,
+            "name": store.name,
+            "address": store.address,
+            "merchant": {"merchant_id": merchant.merchant_id, "name": merchant.name,
+                         "category": merchant.category},
+            "plans": self._plans(merchant.merchant_id),
+        }
+
+
+class TerminalAuthenticator:
+    """Checks a terminal request: known, signature valid, not revoked, nonce fresh."""
+
+    def __init__(self, repo: OnboardingRepository) -> None:
+        self.repo = repo
+
+    def authenticate(self, signed: SignedRequest, method: str, path: str, body: bytes) -> TerminalIdentity:
+        terminal = self.repo.get_terminal(signed.terminal_id)
+        if terminal is None:
+            raise Unauthorized("unknown terminal", code="unknown_terminal")
+        verify_signature(signed, terminal.secret, method, path, body)
+        if terminal.revoked:
+            raise Unauthorized("terminal revoked", code="terminal_revoked")
+        # Replay protection is about real time, like the timestamp window: the wall clock.
+        if not self.repo.claim_nonce(terminal.terminal_id, signed.nonce, datetime.now(UTC), NONCE_TTL_SECONDS):
+            raise Unauthorized("nonce already used", code="replayed_nonce")
+        return TerminalIdentity(terminal.terminal_id, terminal.store_id, terminal.merchant_id,
+                                terminal.partner_id, signed.nonce)

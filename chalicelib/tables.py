@@ -1,0 +1,18 @@
+"""Every table's model, in one list: the single definition that local set-up, tests and
+`infra/` (generated and drift-checked) all read."""
+
+from __future__ import annotations
+
+from chalicelib.contests.models import MODELS as CONTEST_MODELS
+from chalicelib.memberships.models import MODELS as MEMBERSHIP_MODELS
+from chalicelib.onboarding.models import MODELS as ONBOARDING_MODELS
+from chalicelib.payments.models import MODELS as PAYMENT_MODELS
+from chalicelib.storage import BaseModel, GuardModel
+
+ALL_MODELS: list[type[BaseModel]] = [
+    GuardModel,
+    *ONBOARDING_MODELS,
+    *PAYMENT_MODELS,
+    *MEMBERSHIP_MODELS,
+    *CONTEST_MODELS,
+]

@@ -1,0 +1,84 @@
+"""Shared fixtures. DynamoDB Local (AWS's emulator) is started once per test process on a free
+port, in memory, and stopped at the end, even when tests fail. Set YUNDIAN_TEST_DDB_ENDPOINT
+to reuse a running one."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+# Fake credentials and a region for the local endpoint; set before any client is built.
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+os.environ["YUNDIAN_STAGE"] = "local"
+
+from chalicelib.clock import OffsetClock  # noqa: E402
+from chalicelib.config import Config  # noqa: E402
+from chalicelib.container import Container, set_container  # noqa: E402
+from chalicelib.storage import create_tables  # noqa: E402
+from chalicelib.tables import ALL_MODELS  # noqa: E402
+from tests.helpers import Api  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def ddb_endpoint() -> Iterator[str]:
+    existing = os.environ.get("YUNDIAN_TEST_DDB_ENDPOINT")
+    if existing:
+        os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = existing
+        yield existing
+        return
+    from scripts.dynamodb_local import start
+
+    handle = start()
+    os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = handle.endpoint
+    try:
+        yield handle.endpoint
+    finally:
+        handle.stop()
+
+
+@pytest.fixture(scope="session")
+def test_config(ddb_endpoint: str) -> Config:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw")
+    config = Config.from_env({
+        "YUNDIAN_STAGE": "local",
+        "YUNDIAN_JWT_SECRET": "test-secret-0123456789-abcdefghijklmnop",
+        "YUNDIAN_TABLE_PREFIX": f"t{int(time.time())}-{worker}-",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "ALIPAY_APP_ID": "2021000000000001",
+        "ALIPAY_PUBLIC_KEY": "",
+    })
+    Container(config)  # binds the models to this run's tables
+    create_tables(ALL_MODELS)
+    return config
+
+
+@pytest.fixture
+def container(test_config: Config) -> Iterator[Container]:
+    c = Container(test_config, clock=OffsetClock())
+    set_container(c)
+    try:
+        yield c
+    finally:
+        set_container(None)
+
+
+@pytest.fixture
+def api(container: Container) -> Api:
+    from chalice.test import Client
+
+    import app as app_module
+
+    return Api(Client(app_module.app), container)
