@@ -30,6 +30,7 @@ class BaseModel(Model):
     """Every table's model. `TABLE` is the base name; the stage prefix is added by `configure`."""
 
     TABLE = ""
+    OWNS_TABLE = True  # False for a second item type stored in another model's table
 
     class Meta:
         table_name = "unconfigured"
@@ -144,7 +145,7 @@ def create_tables(models: Iterable[type[BaseModel]]) -> list[str]:
     """Create any missing table (local runs and tests; deployments use infra/)."""
     created = []
     for model in models:
-        if not model.exists():
+        if model.OWNS_TABLE and not model.exists():
             model.create_table(wait=True)
             created.append(model.Meta.table_name)
     return created

@@ -1,7 +1,103 @@
-"""PynamoDB models of the payments area (owned by the payments issue)."""
+"""PynamoDB models of the payments table: payments and their refunds, one item collection
+per payment (`pk` = merchant_id#out_trade_no), so a payment and its refunds sit together.
+
+The table's stream (NEW_AND_OLD_IMAGES) feeds derived state such as contest metrics.
+"""
 
 from __future__ import annotations
 
+from pynamodb.attributes import (
+    ListAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+
 from chalicelib.storage import BaseModel
 
-MODELS: list[type[BaseModel]] = []
+PAYMENT_SK = "PAY"
+REFUND_SK_PREFIX = "REF#"
+
+
+def payment_pk(merchant_id: str, out_trade_no: str) -> str:
+    return f"{merchant_id}#{out_trade_no}"
+
+
+def buyer_key(merchant_id: str, buyer_id: str) -> str:
+    return f"{merchant_id}#{buyer_id}"
+
+
+class PaymentsByBuyer(GlobalSecondaryIndex["PaymentModel"]):
+    """A buyer's payments at one merchant by time (membership offers, savings estimates)."""
+
+    class Meta:
+        index_name = "buyer_index"
+        projection = AllProjection()
+
+    buyer_key = UnicodeAttribute(hash_key=True)
+    paid_at = UTCDateTimeAttribute(range_key=True)
+
+
+class PaymentModel(BaseModel):
+    TABLE = "payments"
+
+    class Meta(BaseModel.Meta):
+        stream_view_type = "NEW_AND_OLD_IMAGES"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default=PAYMENT_SK)
+    kind = UnicodeAttribute(default="payment")
+    payment_id = UnicodeAttribute()
+    merchant_id = UnicodeAttribute()
+    partner_id = UnicodeAttribute()
+    store_id = UnicodeAttribute(null=True)
+    terminal_id = UnicodeAttribute(null=True)
+    source = UnicodeAttribute()  # "terminal" | "alipay"
+    out_trade_no = UnicodeAttribute()
+    trade_no = UnicodeAttribute(null=True)
+    amount_fen = NumberAttribute()  # what the buyer paid
+    discount_fen = NumberAttribute(default=0)  # member discount applied on top
+    buyer_id = UnicodeAttribute()
+    buyer_key = UnicodeAttribute()
+    paid_at = UTCDateTimeAttribute()
+    business_day = UnicodeAttribute()  # YYYY-MM-DD of paid_at in YUNDIAN_TZ
+    content_hash = UnicodeAttribute()  # what a duplicate must match
+    refunded_fen = NumberAttribute(default=0)
+    membership_id = UnicodeAttribute(null=True)
+    member_savings_fen = NumberAttribute(default=0)  # counted savings at record time
+    savings_reversed_fen = NumberAttribute(default=0)
+    flags = ListAttribute(of=UnicodeAttribute, null=True)
+    recorded_at = UTCDateTimeAttribute()
+
+    buyer_index = PaymentsByBuyer()
+
+
+class RefundModel(BaseModel):
+    """A refund item in the payments table (`sk` = REF#<source>#<refund key>)."""
+
+    TABLE = "payments"
+    OWNS_TABLE = False
+
+    class Meta(BaseModel.Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    kind = UnicodeAttribute(default="refund")
+    refund_id = UnicodeAttribute()
+    merchant_id = UnicodeAttribute()
+    partner_id = UnicodeAttribute()
+    out_trade_no = UnicodeAttribute()
+    out_request_no = UnicodeAttribute()
+    source = UnicodeAttribute()
+    amount_fen = NumberAttribute()
+    buyer_id = UnicodeAttribute()
+    paid_at = UTCDateTimeAttribute()  # of the refunded payment (contest rounds attribute by it)
+    recorded_at = UTCDateTimeAttribute()
+    business_day = UnicodeAttribute()  # YYYY-MM-DD of recorded_at in YUNDIAN_TZ
+    membership_id = UnicodeAttribute(null=True)
+    savings_reversed_fen = NumberAttribute(default=0)
+
+
+MODELS: list[type[BaseModel]] = [PaymentModel, RefundModel]
