@@ -60,6 +60,17 @@ class MembershipsByCustomer(GlobalSecondaryIndex["MembershipModel"]):
     created_at = UTCDateTimeAttribute(range_key=True)
 
 
+class MembershipsByMerchant(GlobalSecondaryIndex["MembershipModel"]):
+    """A merchant's memberships (dashboard member figures)."""
+
+    class Meta:
+        index_name = "merchant_index"
+        projection = AllProjection()
+
+    merchant_id = UnicodeAttribute(hash_key=True)
+    starts_at = UTCDateTimeAttribute(range_key=True)
+
+
 class MembershipModel(BaseModel):
     TABLE = "memberships"
 
@@ -88,6 +99,7 @@ class MembershipModel(BaseModel):
 
     member_index = MembershipsByMember()
     customer_index = MembershipsByCustomer()
+    merchant_index = MembershipsByMerchant()
 
 
 MODELS: list[type[BaseModel]] = [PlanModel, MembershipModel]
