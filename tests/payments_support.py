@@ -89,3 +89,24 @@ def new_membership(merchant_id: str, partner_id: str, customer_id: str, *, perce
 
 def savings_of(membership_id: str) -> int:
     return int(MembershipModel.get(membership_id, consistent_read=True).savings_fen)
+
+
+def direct_payment(container: Any, creds: TerminalCreds, body: dict[str, Any], nonce: str | None = None) -> Any:
+    """The terminal payment path below HTTP (signature, verifier, service), for threads: Chalice's
+    test client keeps the current request on the app object, so it cannot serve threads."""
+    import json
+    import time
+
+    from chalicelib.api.routing import parse_body
+    from chalicelib.auth import parse_terminal_headers, terminal_signature
+    from chalicelib.payments.repository import CallbackEntry
+    from chalicelib.payments.schemas import TerminalPayment
+
+    raw = json.dumps(body).encode()
+    ts, nonce = str(int(time.time())), nonce or secrets.token_hex(12)
+    headers = {"x-yundian-terminal": creds.terminal_id, "x-yundian-timestamp": ts, "x-yundian-nonce": nonce,
+               "x-yundian-signature": terminal_signature(creds.secret, "POST", PAY, ts, nonce, raw)}
+    identity = container.terminal_verifier.verify(parse_terminal_headers(headers, time.time()), "POST", PAY, raw)
+    entry = CallbackEntry("terminal", PAY, raw.decode(), len(raw), {}, merchant_id=identity.merchant_id)
+    return container.payments.terminal_payment(identity, lambda: parse_body(TerminalPayment, raw), entry,
+                                               datetime.now(UTC))

@@ -72,6 +72,7 @@ class CallbackEntry:
     terminal_id: str | None = None
     out_trade_no: str | None = None
     written: bool = False
+    received: str | None = None  # the log item's sort key, fixed once so retries write the same item
 
 
 @dataclass(frozen=True)
@@ -214,9 +215,11 @@ class DynamoPaymentsRepository:
                  TerminalModel.terminal_id.exists() & TerminalModel.revoked_at.does_not_exist())
 
     def _log_item(self, entry: CallbackEntry, at: datetime) -> CallbackLogModel:
+        if entry.received is None:
+            entry.received = f"{at.astimezone(UTC).isoformat(timespec='microseconds')}#{secrets.token_hex(4)}"
         return CallbackLogModel(
             entry.merchant_id or f"unknown#{entry.source}",
-            f"{at.astimezone(UTC).isoformat(timespec='microseconds')}#{secrets.token_hex(4)}",
+            entry.received,
             source=entry.source, path=entry.path, status=entry.status, code=entry.code,
             outcome=entry.outcome, merchant_id=entry.merchant_id, terminal_id=entry.terminal_id,
             out_trade_no=entry.out_trade_no, headers=json.dumps(entry.headers, sort_keys=True),
