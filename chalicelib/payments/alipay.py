@@ -14,7 +14,7 @@ import binascii
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_to_bytes
 from zoneinfo import ZoneInfo
 
 from cryptography.exceptions import InvalidSignature
@@ -37,10 +37,14 @@ TRADE_CLOSED = "TRADE_CLOSED"
 
 def parse_form(raw: bytes) -> dict[str, str]:
     """An x-www-form-urlencoded body → {key: URL-decoded value}, decoded with its `charset`."""
-    try:
-        pairs = parse_qsl(raw, keep_blank_values=True, strict_parsing=True)
-    except ValueError as exc:
-        raise BadRequest("body is not a form", code="invalid_form") from exc
+    pairs: list[tuple[bytes, bytes]] = []
+    for part in raw.split(b"&") if raw else []:
+        key, sep, value = part.partition(b"=")
+        if not sep or not key:
+            raise BadRequest("body is not a form", code="invalid_form")
+        pairs.append((unquote_to_bytes(key.replace(b"+", b" ")), unquote_to_bytes(value.replace(b"+", b" "))))
+    if not pairs:
+        raise BadRequest("empty notification", code="invalid_form")
     charset_raw = next((v for k, v in pairs if k == b"charset"), b"utf-8")
     charset = CHARSETS.get(charset_raw.decode("ascii", "replace").strip().lower())
     if charset is None:
