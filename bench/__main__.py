@@ -1,0 +1,21 @@
+"""Run the benchmarks: `python -m bench [name ...] [--n N]` (all registered ones by default)."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+BENCHMARKS = {
+    "payments": "bench.payments",
+}
+
+
+def main(argv: list[str]) -> None:
+    names = [a for a in argv if not a.startswith("-") and a in BENCHMARKS] or list(BENCHMARKS)
+    rest = [a for a in argv if a not in names]
+    for name in names:
+        importlib.import_module(BENCHMARKS[name]).run(rest)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

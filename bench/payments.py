@@ -1,0 +1,221 @@
+"""Benchmark of terminal payment callbacks, in process through the Chalice app, against a
+DynamoDB Local started for the run — and the floor: one bare conditional PutItem per callback
+on the same DynamoDB Local.
+
+    make bench                       # or: python -m bench payments --n 2000 --dup 0.1
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import random
+import secrets
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+for key, value in {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "AWS_DEFAULT_REGION": "us-east-1",
+                   "POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_TRACE_DISABLED": "true",
+                   "POWERTOOLS_METRICS_DISABLED": "true", "YUNDIAN_STAGE": "local"}.items():
+    os.environ.setdefault(key, value)
+
+from bench.dynamo import DynamoMeter  # noqa: E402
+
+PATH = "/v1/terminal/payments"
+
+
+@dataclass
+class Result:
+    name: str
+    calls: int
+    recorded: int
+    seconds: float
+    latencies_ms: list[float]
+    requests: int
+    wcu: float
+    rcu: float
+    by_operation: dict[str, int]
+
+    @property
+    def per_second(self) -> float:
+        return self.calls / self.seconds
+
+    def pct(self, p: float) -> float:
+        data = sorted(self.latencies_ms)
+        return data[min(len(data) - 1, int(round(p / 100 * (len(data) - 1))))]
+
+    def row(self) -> str:
+        per = max(self.recorded, 1)
+        return (f"{self.name:<22} {self.calls:>6} {self.per_second:>10.1f} {self.pct(50):>8.2f} {self.pct(99):>8.2f} "
+                f"{self.requests / self.calls:>9.2f} {self.requests / per:>10.2f} {self.wcu / per:>9.2f} "
+                f"{self.rcu / per:>8.2f}")
+
+
+HEADER = (f"{'':<22} {'calls':>6} {'calls/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'req/call':>9} "
+          f"{'req/record':>10} {'WCU/rec':>9} {'RCU/rec':>8}")
+
+
+def _measure(name: str, meter: DynamoMeter, calls: list[Callable[[], bool]]) -> Result:
+    meter.reset()
+    latencies: list[float] = []
+    recorded = 0
+    sink = io.StringIO()
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(sink):  # Powertools metrics print EMF lines
+        for call in calls:
+            t0 = time.perf_counter()
+            recorded += bool(call())
+            latencies.append((time.perf_counter() - t0) * 1000)
+    seconds = time.perf_counter() - start
+    return Result(name, len(calls), recorded, seconds, latencies, meter.total_requests, meter.wcu, meter.rcu,
+                  dict(meter.requests))
+
+
+def run(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench payments")
+    parser.add_argument("--n", type=int, default=int(os.environ.get("BENCH_N", "1000")), help="callbacks")
+    parser.add_argument("--dup", type=float, default=0.1, help="share of callbacks that are duplicates")
+    args = parser.parse_args(argv)
+
+    from scripts.dynamodb_local import start
+
+    handle = start()
+    os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = handle.endpoint
+    try:
+        _run(args.n, args.dup, handle.kind)
+    finally:
+        handle.stop()
+
+
+def _run(n: int, dup_share: float, kind: str) -> None:
+    import boto3
+    from chalice.test import Client
+
+    import app as app_module
+    from chalicelib.auth import issue_token, terminal_signature
+    from chalicelib.clock import OffsetClock
+    from chalicelib.config import Config
+    from chalicelib.container import Container, set_container
+    from chalicelib.storage import GuardModel, create_tables
+    from chalicelib.tables import ALL_MODELS
+
+    config = Config.from_env({"YUNDIAN_STAGE": "local", "YUNDIAN_TABLE_PREFIX": "bench-",
+                              "YUNDIAN_JWT_SECRET": "bench-secret-0123456789-abcdefghij",
+                              "AWS_DEFAULT_REGION": "us-east-1"})
+    container = Container(config, clock=OffsetClock())
+    create_tables(ALL_MODELS)
+    set_container(container)
+    client = Client(app_module.app, stage_name="local")
+    admin = issue_token(config.jwt_secret, sub="bench", role="admin", exp=time.time() + 3600)
+
+    def http(method: str, path: str, body: Any, headers: dict[str, str] | None = None) -> Any:
+        h = {"Content-Type": "application/json", **(headers or {})}
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+        resp = client.http.request(method, path, headers=h, body=raw)
+        return resp.status_code, json.loads(resp.body) if resp.body else None
+
+    auth = {"Authorization": f"Bearer {admin}"}
+    _, partner = http("POST", "/v1/partners", {"name": "Bench"}, auth)
+    _, merchant = http("POST", f"/v1/partners/{partner['partner_id']}/merchants",
+                       {"name": "Bench shop", "category": "retail", "stores": [{"name": "S"}]}, auth)
+    _, terminal = http("POST", f"/v1/merchants/{merchant['merchant_id']}/terminals",
+                       {"store_id": merchant["stores"][0]["store_id"], "kind": "qr"}, auth)
+    tid, secret = terminal["terminal_id"], terminal["secret"]
+    rng = random.Random(1)
+    now = datetime.now(UTC)
+
+    def new_body(i: int) -> bytes:
+        return json.dumps({"out_trade_no": f"b{i}-{secrets.token_hex(4)}", "amount_fen": rng.randint(1, 100_000),
+                           "buyer_id": f"2088{rng.randint(0, 500):012d}",
+                           "paid_at": (now - timedelta(seconds=rng.randint(0, 3600))).isoformat()}).encode()
+
+    def callback(raw: bytes) -> Callable[[], bool]:
+        def call() -> bool:
+            ts, nonce = str(int(time.time())), secrets.token_hex(12)
+            sig = terminal_signature(secret, "POST", PATH, ts, nonce, raw)
+            status, body = http("POST", PATH, raw, {"X-Yundian-Terminal": tid, "X-Yundian-Timestamp": ts,
+                                                    "X-Yundian-Nonce": nonce, "X-Yundian-Signature": sig})
+            assert status == 200, (status, body)
+            return not body["duplicate"]
+        return call
+
+    def workload(count: int, offset: int) -> list[Callable[[], bool]]:
+        bodies = [new_body(offset + i) for i in range(count)]
+        sends = list(bodies)
+        sends += [rng.choice(bodies) for _ in range(int(count * dup_share))]
+        rng.shuffle(sends)
+        return [callback(b) for b in sends]
+
+    ddb = boto3.client("dynamodb", endpoint_url=os.environ["AWS_ENDPOINT_URL_DYNAMODB"], region_name="us-east-1")
+    floor_table = GuardModel.Meta.table_name
+
+    tables = {m.TABLE: m.Meta.table_name for m in ALL_MODELS}
+
+    def bare_tx_call(i: int) -> Callable[[], bool]:
+        """The payment transaction's shape without the app: 8 items over 5 tables."""
+        def call() -> bool:
+            k = f"tx#{i}#{secrets.token_hex(4)}"
+            s = lambda v: {"S": v}  # noqa: E731
+            agg = lambda pk: {"Update": {"TableName": tables["aggregates"], "Key": {"pk": s(pk), "sk": s("AGG")},  # noqa: E731
+                                         "UpdateExpression": "ADD gmv_fen :a, payments :one",
+                                         "ExpressionAttributeValues": {":a": {"N": "100"}, ":one": {"N": "1"}}}}
+            ddb.transact_write_items(TransactItems=[
+                {"ConditionCheck": {"TableName": tables["terminals"], "Key": {"terminal_id": s(tid)},
+                                    "ConditionExpression": "attribute_not_exists(revoked_at)"}},
+                {"Put": {"TableName": floor_table, "Item": {"key": s(k)},
+                         "ConditionExpression": "attribute_not_exists(#k)", "ExpressionAttributeNames": {"#k": "key"}}},
+                {"Put": {"TableName": tables["payments"],
+                         "Item": {"pk": s(k), "sk": s("PAY"), "amount_fen": {"N": "100"}},
+                         "ConditionExpression": "attribute_not_exists(pk)"}},
+                {"Put": {"TableName": tables["aggregates"], "Item": {"pk": s("bare#D"), "sk": s("C#" + k)}}},
+                {"Put": {"TableName": tables["aggregates"], "Item": {"pk": s("bare#M"), "sk": s("C#" + k)}}},
+                {"Put": {"TableName": tables["callbacks"], "Item": {"log_key": s("bare"), "received": s(k)}}},
+                agg("bare#D"), agg("bare#M"),
+            ])
+            return True
+        return call
+
+    def floor_call(i: int) -> Callable[[], bool]:
+        def call() -> bool:
+            ddb.put_item(TableName=floor_table, Item={"key": {"S": f"floor#{i}#{secrets.token_hex(4)}"},
+                                                      "owner": {"S": "bench"}},
+                         ConditionExpression="attribute_not_exists(#k)", ExpressionAttributeNames={"#k": "key"})
+            return True
+        return call
+
+    meter = DynamoMeter()
+    meter.install()
+    try:
+        unique = max(1, int(n / (1 + dup_share)))
+        _measure("warm-up", meter, workload(50, 10**6) + [floor_call(-i) for i in range(1, 51)])
+        app = _measure("app (terminal payment)", meter, workload(unique, 0))
+        floor = _measure("floor (conditional Put)", meter, [floor_call(i) for i in range(app.calls)])
+        bare = _measure("bare 8-item TransactWrite", meter, [bare_tx_call(i) for i in range(app.calls)])
+    finally:
+        meter.uninstall()
+        set_container(None)
+
+    print(f"\nPayment callbacks vs the floor — DynamoDB backend: {kind}, {app.calls} calls "
+          f"({app.calls - app.recorded} duplicates), one process, sequential")
+    print(HEADER)
+    print(app.row())
+    print(floor.row())
+    print(bare.row())
+    print(f"throughput ratio app/floor: {app.per_second / floor.per_second:.2f}   "
+          f"app/bare transaction: {app.per_second / bare.per_second:.2f}")
+    print(f"app DynamoDB requests by operation: {app.by_operation} "
+          f"(a new payment is 1 TransactWriteItems; a duplicate adds the nonce claim and its log entry)")
+
+
+if __name__ == "__main__":
+    run(sys.argv[1:])
