@@ -210,3 +210,22 @@ def json_loads_strict(raw: bytes) -> Any:
         return json.loads(raw)
     except ValueError as exc:
         raise BadRequest("request body is not valid JSON", code="invalid_json") from exc
+
+
+_CHALICE_CODES = {
+    "MethodNotAllowedError": "method_not_allowed",
+    "UnsupportedMediaType": "unsupported_media_type",
+    "InternalServerError": "internal_error",
+    "BadRequestError": "bad_request",
+    "NotFoundError": "not_found",
+}
+
+
+def contract_errors_middleware(event: Any, get_response: Callable[[Any], Response]) -> Response:
+    """Chalice's own errors (e.g. 405) answer `{"Code","Message"}`; give them the contract's shape."""
+    response = get_response(event)
+    body = response.body
+    if response.status_code >= 400 and isinstance(body, dict) and set(body) == {"Code", "Message"}:
+        code = _CHALICE_CODES.get(str(body["Code"]), "error")
+        response.body = {"code": code, "message": str(body["Message"])}
+    return response
