@@ -82,6 +82,17 @@ class MembershipsDue(GlobalSecondaryIndex["MembershipModel"]):
     due_at = UTCDateTimeAttribute(range_key=True)
 
 
+class MembershipsByMerchant(GlobalSecondaryIndex["MembershipModel"]):
+    """A merchant's memberships (dashboard member figures)."""
+
+    class Meta:
+        index_name = "merchant_index"
+        projection = AllProjection()
+
+    merchant_id = UnicodeAttribute(hash_key=True)
+    starts_at = UTCDateTimeAttribute(range_key=True)
+
+
 class MembershipModel(BaseModel):
     TABLE = "memberships"
 
@@ -117,6 +128,7 @@ class MembershipModel(BaseModel):
     member_index = MembershipsByMember()
     customer_index = MembershipsByCustomer()
     due_index = MembershipsDue()
+    merchant_index = MembershipsByMerchant()
 
 
 class LedgerLine(MapAttribute):  # type: ignore[type-arg]
