@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from datetime import datetime, timedelta
 from typing import Any
@@ -9,8 +10,7 @@ from typing import Any
 import pytest
 
 from chalicelib.memberships.models import MembershipModel
-from chalicelib.payments.models import PaymentModel, buyer_key, payment_pk
-from tests.helpers import Api
+from tests.helpers import Api, TerminalCreds
 
 DAY = 86400
 
@@ -42,19 +42,26 @@ def run_lifecycle(api: Api) -> dict[str, Any]:
     return dict(r.body["result"])
 
 
-def add_savings(membership_id: str, fen: int) -> None:
-    """What the payments area does inside a payment's transaction (stand-in until it lands)."""
-    MembershipModel(membership_id).update(actions=[MembershipModel.savings_fen.add(fen)])
+def pay(api: Api, t: TerminalCreds, buyer: str, amount: int, discount: int = 0,
+        paid_at: datetime | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"out_trade_no": f"o{secrets.token_hex(8)}", "amount_fen": amount, "buyer_id": buyer,
+                            "paid_at": (paid_at or api.container.clock.now()).isoformat()}
+    if discount:
+        body["discount_fen"] = discount
+    r = api.signed(t, "/v1/terminal/payments", body)
+    assert r.status == 200, r.body
+    return {**r.body, "out_trade_no": body["out_trade_no"]}
 
 
-def record_payment(merchant: dict[str, Any], buyer: str, amount: int, paid_at: datetime, refunded: int = 0) -> None:
-    otn = secrets.token_hex(8)
-    PaymentModel(
-        payment_pk(merchant["merchant_id"], otn), payment_id=f"pay_{otn}", merchant_id=merchant["merchant_id"],
-        partner_id=merchant["partner_id"], source="terminal", out_trade_no=otn, amount_fen=amount, buyer_id=buyer,
-        buyer_key=buyer_key(merchant["merchant_id"], buyer), paid_at=paid_at,
-        business_day=paid_at.date().isoformat(), content_hash="x", refunded_fen=refunded, recorded_at=paid_at,
-    ).save()
+def refund_payment(api: Api, t: TerminalCreds, out_trade_no: str, amount: int) -> None:
+    r = api.signed(t, "/v1/terminal/refunds", {"out_trade_no": out_trade_no, "amount_fen": amount,
+                                               "out_request_no": f"r{secrets.token_hex(6)}"})
+    assert r.status == 200, r.body
+
+
+def add_savings(api: Api, t: TerminalCreds, buyer: str, fen: int) -> None:
+    """A member payment whose 10% discount is exactly `fen` (list price 10 × fen)."""
+    assert pay(api, t, buyer, 9 * fen, fen)["member_savings_fen"] == fen
 
 
 @pytest.fixture
@@ -203,10 +210,11 @@ def test_offers_member_and_non_member(api: Api, shop: dict[str, Any]) -> None:
                       max_discount_per_order_fen=150)
     short = new_plan(api, shop["merchant_id"], name="Week", fee_fen=500, discount_percent=20, period_days=7)
     now = api.container.clock.now()
-    record_payment(shop, buyer, 2000, now - timedelta(days=3))  # 5%:100 20%cap:150 week:400
-    record_payment(shop, buyer, 3000, now - timedelta(days=20), refunded=1000)  # net 2000: 100, 150, (outside week)
-    record_payment(shop, buyer, 9999, now - timedelta(days=40))  # outside every plan
-    record_payment(api.new_merchant(shop["partner_id"]), buyer, 50000, now - timedelta(days=1))  # elsewhere
+    pay(api, t, buyer, 2000, paid_at=now - timedelta(days=3))  # 5%:100 20%cap:150 week:400
+    p = pay(api, t, buyer, 3000, paid_at=now - timedelta(days=20))  # net 2000: 100, 150, (outside week)
+    refund_payment(api, t, p["out_trade_no"], 1000)
+    pay(api, t, buyer, 9999, paid_at=now - timedelta(days=40))  # outside every plan
+    pay(api, api.new_terminal(api.new_merchant(shop["partner_id"])), buyer, 50000, paid_at=now - timedelta(days=1))
     r = api.signed(t, "/v1/terminal/offers", {"buyer_id": buyer, "amount_fen": 1000})
     offer = r.body["membership_offer"]
     # estimates: cheap 200, capped 300, week 400
@@ -249,8 +257,9 @@ def test_refund_rules(api: Api, shop: dict[str, Any]) -> None:
     plan = new_plan(api, shop["merchant_id"], fee_fen=3000, period_days=30, refund_window_days=7)
     short, enough, late = new_customer(), new_customer(), new_customer()
     ms = {c: lock(api, c, plan["plan_id"]).body["membership_id"] for c in (short, enough, late)}
-    add_savings(ms[short], 1234)
-    add_savings(ms[enough], 3000)
+    t = api.new_terminal(shop)
+    add_savings(api, t, short, 1234)
+    add_savings(api, t, enough, 3000)
     r = refund(api, short, ms[short])
     assert r.status == 409 and r.code == "membership_still_active"
     assert refund(api, enough, ms[short]).code == "forbidden_tenant"
@@ -296,9 +305,80 @@ def test_lifecycle_job_expires_settles_and_is_idempotent(api: Api, shop: dict[st
     assert again["settled"] == 0
     audit = api.get("/v1/admin/audit", token=api.admin())
     assert audit.status == 200
-    fees = next(c for c in audit.body["checks"] if c["name"] == "membership_fees")
-    assert fees["ok"], fees
+    assert _my_problems(audit.body, [mid]) == []
 
 
 def test_unknown_job_is_404(api: Api) -> None:
     assert api.post("/v1/admin/jobs/nope", token=api.admin()).code == "unknown_job"
+
+
+def _my_problems(audit: dict[str, Any], ids: list[str]) -> list[dict[str, Any]]:
+    """Failing audit checks that concern these memberships (other tests share the tables)."""
+    return [c for c in audit["checks"] if not c["ok"] and any(i in json.dumps(c["detail"]) for i in ids)]
+
+
+def test_a_full_month_through_http(api: Api, shop: dict[str, Any]) -> None:
+    """Lock-ins, member payments with discounts, an over-discount, a refunded member payment,
+    expiry, a refund inside the window, one outside it, one with no shortfall, settlement."""
+    t = api.new_terminal(shop)
+    plan = new_plan(api, shop["merchant_id"], fee_fen=3000, discount_percent=10, max_discount_per_order_fen=500,
+                    period_days=30, refund_window_days=7)
+    ann, ben, cat, dan = (new_customer() for _ in range(4))
+    ms = {c: lock(api, c, plan["plan_id"], key=f"lock-{i}").body["membership_id"]
+          for i, c in enumerate((ann, ben, cat, dan))}
+    provider = api.container.memberships.provider
+    assert all(provider.frozen[m] == 3000 for m in ms.values())
+
+    offer = api.signed(t, "/v1/terminal/offers", {"buyer_id": ann, "amount_fen": 1000}).body
+    assert offer["member"] and offer["discount_fen"] == 100 and offer["payable_fen"] == 900
+    assert pay(api, t, ann, 900, 100)["member_savings_fen"] == 100  # list 1000: 10% = 100
+    assert pay(api, t, ann, 1000, 300)["member_savings_fen"] == 0  # over-discount: recorded, counts 0
+    capped = pay(api, t, ann, 9500, 500)
+    assert capped["member_savings_fen"] == 500  # list 10000: capped at 500
+    doomed = pay(api, t, ann, 1800, 200)
+    assert doomed["member_savings_fen"] == 200
+    refund_payment(api, t, doomed["out_trade_no"], 1800)  # fully refunded: its savings reversed
+    assert pay(api, t, new_customer(), 900, 100)["member_savings_fen"] == 0  # not a member
+    for _ in range(6):
+        add_savings(api, t, ben, 500)  # ben saves the whole fee
+    add_savings(api, t, cat, 250)
+
+    ann_path = f"/v1/memberships/{ms[ann]}"
+    got = api.get(ann_path, token=api.customer_token(ann)).body
+    assert got["status"] == "active" and got["savings_fen"] == 600 and got["refundable_fen"] == 0
+
+    advance(api, 30 * DAY + 60)
+    assert run_lifecycle(api)["expired"] >= 4
+    got = api.get(ann_path, token=api.customer_token(ann)).body
+    assert got["status"] == "expired" and got["refundable_fen"] == 2400
+    # an offline terminal uploads a payment made inside the period: it still counts
+    late = datetime.fromisoformat(got["ends_at"]) - timedelta(hours=1)
+    assert pay(api, t, ann, 900, 100, paid_at=late)["member_savings_fen"] == 100
+    # ...but not one made after the period
+    assert pay(api, t, ann, 900, 100)["member_savings_fen"] == 0
+
+    r = refund(api, ann, ms[ann], key="refund-ann")
+    assert r.status == 200 and r.body == {"membership_id": ms[ann], "status": "refunded", "refund_fen": 2300}
+    assert refund(api, ann, ms[ann], key="refund-ann").body == r.body
+    assert refund(api, ann, ms[ann], key="refund-ann-2").code == "already_refunded"
+    assert refund(api, ben, ms[ben]).code == "no_shortfall"
+    # savings are frozen once refunded: a late upload counts nothing, a payment refund reverses nothing
+    assert pay(api, t, ann, 900, 100, paid_at=late - timedelta(hours=1))["member_savings_fen"] == 0
+    refund_payment(api, t, capped["out_trade_no"], 9500)
+    assert api.get(ann_path, token=api.customer_token(ann)).body["savings_fen"] == 700
+
+    advance(api, 7 * DAY)
+    assert refund(api, cat, ms[cat]).code == "refund_window_closed"
+    result = run_lifecycle(api)
+    assert result["settled"] >= 3
+    for c in (ben, cat, dan):
+        body = api.get(f"/v1/memberships/{ms[c]}", token=api.customer_token(c)).body
+        assert body["status"] == "settled" and body["refundable_fen"] == 0
+        assert provider.captured[ms[c]] == 3000
+    assert provider.refunded[ms[ann]] == 2300 and provider.captured[ms[ann]] == 700
+    assert run_lifecycle(api)["settled"] == 0 or all(provider.captured[ms[c]] == 3000 for c in (ben, cat, dan))
+
+    audit = api.get("/v1/admin/audit", token=api.admin()).body
+    names = {c["name"] for c in audit["checks"]}
+    assert "membership_fees" in names
+    assert _my_problems(audit, list(ms.values())) == []
