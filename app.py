@@ -6,7 +6,7 @@ from typing import Any
 
 from chalice import Chalice, Rate
 
-from chalicelib.api import onboarding, operations, payments
+from chalicelib.api import memberships, onboarding, operations, payments
 from chalicelib.api.routing import contract_errors_middleware
 from chalicelib.container import get_container
 from chalicelib.observability import http_middleware, job_middleware
@@ -20,6 +20,7 @@ app.register_middleware(job_middleware, "scheduled")
 
 app.register_blueprint(onboarding.bp)
 app.register_blueprint(operations.bp)
+app.register_blueprint(memberships.bp)
 app.register_blueprint(payments.bp)
 
 

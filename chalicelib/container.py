@@ -13,6 +13,8 @@ from typing import Any
 from chalicelib import storage
 from chalicelib.clock import Clock, OffsetClock, SystemClock
 from chalicelib.config import Config
+from chalicelib.memberships import wiring as memberships_wiring
+from chalicelib.memberships.service import MembershipService
 from chalicelib.onboarding.repository import DynamoOnboardingRepository, OnboardingRepository
 from chalicelib.onboarding.service import OnboardingService, TerminalAuthenticator
 from chalicelib.payments import audit as payments_audit
@@ -60,18 +62,27 @@ class Container:
                                self.onboarding_repo.merchant_by_seller)
 
     def plans_lister(self, merchant_id: str) -> list[dict[str, Any]]:
-        """Plans shown on the public store page (the memberships area fills this in)."""
-        return []
+        """Plans shown on the public store page."""
+        return self.memberships.public_plans(merchant_id)
+
+    # -- memberships (built in chalicelib/memberships/wiring.py)
+    @cached_property
+    def memberships(self) -> MembershipService:
+        return memberships_wiring.build_service(self)
 
     @cached_property
     def audit_checks(self) -> list[Callable[[], dict[str, Any]]]:
         """Each returns `{"name", "ok", "detail"}`; the areas add theirs."""
-        return [*payments_audit.checks(self.payments_repo)]
+        checks: list[Callable[[], dict[str, Any]]] = [*payments_audit.checks(self.payments_repo)]
+        checks += memberships_wiring.audit_checks(self)
+        return checks
 
     @cached_property
     def jobs(self) -> dict[str, Job]:
         """Scheduled jobs by name; `POST /v1/admin/jobs/{name}` and the schedules run these."""
-        return {}
+        jobs: dict[str, Job] = {}
+        jobs.update(memberships_wiring.jobs(self))
+        return jobs
 
 
 _container: Container | None = None
