@@ -6,7 +6,7 @@ from typing import Any
 
 from chalice import Chalice, Rate
 
-from chalicelib.api import onboarding, operations
+from chalicelib.api import contests, onboarding, operations
 from chalicelib.container import get_container
 from chalicelib.observability import http_middleware, job_middleware
 
@@ -18,6 +18,7 @@ app.register_middleware(job_middleware, "scheduled")
 
 app.register_blueprint(onboarding.bp)
 app.register_blueprint(operations.bp)
+app.register_blueprint(contests.bp)
 
 
 def _run_job(name: str) -> dict[str, Any]:

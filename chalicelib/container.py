@@ -44,15 +44,26 @@ class Container:
         """Plans shown on the public store page (the memberships area fills this in)."""
         return []
 
+    # -- contests (chalicelib/contests/wiring.py)
+    @cached_property
+    def contests(self) -> Any:
+        from chalicelib.contests.wiring import build_contests
+
+        return build_contests(self)
+
     @cached_property
     def audit_checks(self) -> list[Callable[[], dict[str, Any]]]:
         """Each returns `{"name", "ok", "detail"}`; the areas add theirs."""
-        return []
+        checks: list[Callable[[], dict[str, Any]]] = []
+        checks.append(lambda: self.contests.audit_check())  # contests
+        return checks
 
     @cached_property
     def jobs(self) -> dict[str, Job]:
         """Scheduled jobs by name; `POST /v1/admin/jobs/{name}` and the schedules run these."""
-        return {}
+        jobs: dict[str, Job] = {}
+        jobs["rank_contests"] = lambda: self.contests.rank_all()  # contests
+        return jobs
 
 
 _container: Container | None = None
