@@ -91,6 +91,7 @@ class LocalStreamPoller:
 
     def _poll_shard(self, arn: str, shard: _Shard) -> int:
         delivered = 0
+        resets = 0
         while True:
             it = self._iterator(arn, shard)
             if it is None:
@@ -98,8 +99,14 @@ class LocalStreamPoller:
                 return delivered
             try:
                 resp = self._streams.get_records(ShardIterator=it, Limit=self.batch_size)
-            except self._streams.exceptions.ExpiredIteratorException:
+            except (self._streams.exceptions.ExpiredIteratorException,
+                    self._streams.exceptions.TrimmedDataAccessException):
+                # Expired iterators, and DynamoDB Local's iterators taken on an empty shard, are
+                # renewed from the last delivered sequence number (or the shard's start).
                 shard.iterator = None
+                resets += 1
+                if resets > 3:
+                    return delivered
                 continue
             records = resp.get("Records", [])
             if records:
