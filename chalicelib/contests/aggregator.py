@@ -43,7 +43,7 @@ from chalicelib.contests.repository import Commit, CounterKey, Put, StateStore
 from chalicelib.errors import StorageUnavailable
 
 Seeder = Callable[[str, int], PaymentFact | None]  # (merchant_id, min_fen) -> earliest qualifying
-Registrar = Callable[[str, int, str], None]  # (contest_id, round, partner_id)
+Registrar = Callable[[str, int, str, int], None]  # (contest_id, round, partner_id, shard)
 
 _DT = UTCDateTimeAttribute()
 _TD = TypeDeserializer()
@@ -74,7 +74,7 @@ class ContestAggregator:
         self.shards = shards
         self._seed = seed_first or (lambda merchant_id, min_fen: None)
         self._register = register
-        self._registered: set[tuple[str, int, str]] = set()
+        self._registered: set[tuple[str, int, str, int]] = set()
 
     # ---------------------------------------------------------------- payments
 
@@ -174,12 +174,12 @@ class ContestAggregator:
     # ---------------------------------------------------------------- plumbing
 
     def _ensure_registered(self, commit: Commit) -> None:
-        """Record (once per process) that a partner has counters in a round, before they exist,
-        so the ranking job reads only partners with activity."""
+        """Record (once per process) which counter shards a round has, before they exist, so the
+        ranking job reads only the shards of partners with activity."""
         if self._register is None:
             return
         for key in commit.adds:
-            ident = (key.contest_id, key.round, key.partner_id)
+            ident = (key.contest_id, key.round, key.partner_id, key.shard)
             if ident not in self._registered:
                 self._register(*ident)
                 self._registered.add(ident)

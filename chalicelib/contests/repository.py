@@ -78,8 +78,8 @@ class StateStore(Protocol):
         """Strongly consistent reads of state rows (absent keys are left out)."""
     def commit(self, commit: Commit) -> bool:
         """All puts and counter adds atomically; False (nothing written) if a version moved."""
-    def counters(self, contest_id: str, round_no: int, partner_ids: Iterable[str],
-                 shards: int) -> dict[str, Metrics]: ...
+    def counters(self, contest_id: str, round_no: int, shards: dict[str, list[int]]) -> dict[str, Metrics]:
+        """Sum of each partner's counter shards (`shards`: partner id -> shard numbers)."""
     def all_counters(self) -> dict[tuple[str, int, str], Metrics]: ...
 
 
@@ -97,8 +97,9 @@ def _accumulate(into: Metrics, other: Metrics) -> None:
 
 
 class DynamoStateStore:
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, workers: int = 8) -> None:
         self._conn = connection
+        self._workers = workers
 
     def read(self, keys: Iterable[str]) -> dict[str, Row]:
         wanted = sorted(set(keys))
@@ -141,12 +142,17 @@ class DynamoStateStore:
                 return False
             raise
 
-    def counters(self, contest_id: str, round_no: int, partner_ids: Iterable[str],
-                 shards: int) -> dict[str, Metrics]:
-        keys = [CounterKey(contest_id, round_no, pid, s).pk for pid in partner_ids for s in range(shards)]
+    def counters(self, contest_id: str, round_no: int, shards: dict[str, list[int]]) -> dict[str, Metrics]:
+        keys = [CounterKey(contest_id, round_no, pid, s).pk for pid, ss in shards.items() for s in ss]
+
+        def get(chunk: list[str]) -> list[ContestCounterModel]:
+            return with_retries(lambda: list(ContestCounterModel.batch_get(chunk)))
+
         out: dict[str, Metrics] = {}
-        for m in with_retries(lambda: list(ContestCounterModel.batch_get(keys))):
-            _accumulate(out.setdefault(str(m.partner_id), Metrics()), _metrics_of(m))
+        with ThreadPoolExecutor(max_workers=self._workers) as pool:
+            for models in pool.map(get, list(chunks(keys, 100))):
+                for m in models:
+                    _accumulate(out.setdefault(str(m.partner_id), Metrics()), _metrics_of(m))
         return out
 
     def all_counters(self) -> dict[tuple[str, int, str], Metrics]:
@@ -183,9 +189,8 @@ class InMemoryStateStore:
                     row[name] += d
             return True
 
-    def counters(self, contest_id: str, round_no: int, partner_ids: Iterable[str],
-                 shards: int) -> dict[str, Metrics]:
-        wanted = set(partner_ids)
+    def counters(self, contest_id: str, round_no: int, shards: dict[str, list[int]]) -> dict[str, Metrics]:
+        wanted = set(shards)
         return {pid: m for (cid, r, pid), m in self.all_counters().items()
                 if cid == contest_id and r == round_no and pid in wanted}
 
@@ -312,13 +317,18 @@ class ContestRepository:
         entries = with_retries(get)
         return entries if limit is None else entries[:limit]
 
-    # -- partners with counters in a round (written once per partner and round by the stream path)
-    def register_partner(self, contest_id: str, round_no: int, partner_id: str) -> None:
-        item = ContestModel(f"REG#{contest_id}#{round_no}", partner_id)
+    # -- which counter shards exist in a round (written once per process and shard by the stream
+    #    path, before the shard's first write): the ranking reads exactly those
+    def register_shard(self, contest_id: str, round_no: int, partner_id: str, shard: int) -> None:
+        item = ContestModel(f"REG#{contest_id}#{round_no}", f"{partner_id}#{shard:03d}")
         with_retries(item.save)
 
-    def registered_partners(self, contest_id: str, round_no: int) -> list[str]:
-        return with_retries(lambda: [m.sk for m in ContestModel.query(f"REG#{contest_id}#{round_no}")])
+    def registered_shards(self, contest_id: str, round_no: int) -> dict[str, list[int]]:
+        out: dict[str, list[int]] = defaultdict(list)
+        for m in with_retries(lambda: list(ContestModel.query(f"REG#{contest_id}#{round_no}"))):
+            pid, _, shard = m.sk.rpartition("#")
+            out[pid].append(int(shard))
+        return dict(out)
 
     # -- append-only audit trail of admin actions
     def append_audit(self, at: datetime, entry_id: str, doc: dict[str, Any]) -> None:

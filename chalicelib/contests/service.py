@@ -104,7 +104,7 @@ class ContestService:
         self.aggregator = ContestAggregator(
             state, tz, shards,
             seed_first=lambda mid, min_fen: facts.earliest_qualifying(mid, min_fen),
-            register=repo.register_partner,
+            register=repo.register_shard,
         )
 
     # -- contests
@@ -218,8 +218,8 @@ class ContestService:
         return {"as_of": iso(now), "ranked": ranked}
 
     def rank_round(self, contest: Contest, round_no: int, now: datetime) -> dict[str, Any]:
-        partners = self.repo.registered_partners(contest.contest_id, round_no)
-        counters = self.state.counters(contest.contest_id, round_no, partners, self.shards)
+        shards = self.repo.registered_shards(contest.contest_id, round_no)
+        counters = self.state.counters(contest.contest_id, round_no, shards)
         names = self.facts.partner_names(counters) if counters else {}
         entries = [e.as_dict() for e in domain.rank(contest, counters, names)]
         version = f"{now.strftime('%Y%m%dT%H%M%S%f')}-{new_id('v')}"

@@ -57,3 +57,33 @@ def local_stream_poller() -> Any:
             _pollers[key] = LocalStreamPoller(tables, deliver_to_handler, endpoint=storage.endpoint(),
                                               region=get_container().config.region)
         return _pollers[key]
+
+
+# ---------------------------------------------------------------- deployment (chalice package)
+
+STREAM_HANDLERS = {
+    # Chalice function logical id -> (its DynamoDB event's logical id, table base name)
+    "ContestPaymentsStream": ("ContestPaymentsStreamDynamodbEventSource", "payments"),
+    "ContestMembershipsStream": ("ContestMembershipsStreamDynamodbEventSource", "memberships"),
+}
+
+
+def merge_template_fragment(table_logical_id: Any) -> dict[str, Any]:
+    """The part of `chalice package --merge-template` that points each contest stream function at
+    its table's stream. `chalice package` emits a placeholder ARN (the table does not exist
+    yet); the merge is deep and the merge file wins on leaves, so this replaces it with
+    `{"Fn::GetAtt": [<table logical id>, "StreamArn"]}`. `table_logical_id(base_name)` is the
+    id infra/ gives each table (e.g. "payments" -> "PaymentsTable")."""
+    resources: dict[str, Any] = {}
+    for function_id, (event_id, table) in STREAM_HANDLERS.items():
+        arn = {"Fn::GetAtt": [table_logical_id(table), "StreamArn"]}
+        resources[function_id] = {"Properties": {"Events": {event_id: {"Properties": {"Stream": arn}}}}}
+    return {"Resources": resources}
+
+
+def stream_policy_statement(table_logical_id: Any) -> dict[str, Any]:
+    """IAM the stream functions need (autogen_policy is off, so the policy must list it)."""
+    return {"Effect": "Allow",
+            "Action": ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator",
+                       "dynamodb:ListStreams"],
+            "Resource": [{"Fn::GetAtt": [table_logical_id(t), "StreamArn"]} for _, t in STREAM_HANDLERS.values()]}

@@ -240,7 +240,7 @@ def test_concurrent_settlements_settle_once(api: Api, poller: LocalStreamPoller)
 
 def stream_metrics(api: Api, cid: str, n: int, pid: str) -> domain.Metrics:
     svc = api.container.contests
-    return svc.state.counters(cid, n, [pid], svc.shards).get(pid, domain.Metrics())
+    return svc.state.counters(cid, n, {pid: list(range(svc.shards))}).get(pid, domain.Metrics())
 
 
 def test_wash_trading_counts_three_through_the_stream(api: Api, poller: LocalStreamPoller) -> None:
