@@ -7,6 +7,7 @@ areas' payments, recorded at today's date, never fall into these contests.
 
 from __future__ import annotations
 
+import itertools
 import random
 import threading
 from datetime import UTC, datetime, timedelta
@@ -28,10 +29,13 @@ TZ = ZoneInfo("Asia/Shanghai")
 WEIGHTS = {"merchants_onboarded": 10, "active_merchants": 5, "gmv_yuan": 0.5, "new_members": 2}
 
 
+_windows = itertools.count()
+
+
 def window_start() -> datetime:
-    """A random midnight (Asia/Shanghai) in 2021, so concurrent tests rarely share windows."""
-    day = datetime(2021, 1, 1, tzinfo=TZ) + timedelta(days=random.randrange(0, 330))
-    return day
+    """A midnight (Asia/Shanghai) years ago, 30 days after the previous test's: contests of
+    different tests never share a day, and today's payments of other areas never fall in them."""
+    return datetime(2001, 1, 1, tzinfo=TZ) + timedelta(days=30 * next(_windows))
 
 
 def record_payment(merchant_id: str, partner_id: str, buyer: str, amount: int, paid_at: datetime,
@@ -96,7 +100,7 @@ def rank_now(api: Api) -> None:
 
 
 def test_create_contest_rounds_defaults_and_audit_trail(api: Api) -> None:
-    start = datetime(2031, 3, 1, tzinfo=TZ)
+    start = window_start()
     c = create_contest(api, start, rounds=3, prizes=None)
     assert c["contest_id"].startswith("cst_")
     assert [r["round"] for r in c["rounds"]] == [1, 2, 3]
@@ -399,5 +403,5 @@ def test_partners_see_only_what_the_contract_allows(api: Api) -> None:
 
 
 def test_scores_use_exact_decimal_weights(api: Api) -> None:
-    c = api.container.contests.contest(create_contest(api, datetime(2031, 1, 1, tzinfo=TZ))["contest_id"])
+    c = api.container.contests.contest(create_contest(api, window_start())["contest_id"])
     assert c.weights.gmv_yuan == Decimal("0.5")
