@@ -405,3 +405,27 @@ def test_partners_see_only_what_the_contract_allows(api: Api) -> None:
 def test_scores_use_exact_decimal_weights(api: Api) -> None:
     c = api.container.contests.contest(create_contest(api, window_start())["contest_id"])
     assert c.weights.gmv_yuan == Decimal("0.5")
+
+
+def test_end_to_end_through_the_terminal_endpoints(api: Api, poller: LocalStreamPoller) -> None:
+    start = window_start()
+    api.container.clock.set(start + timedelta(days=1))
+    cid = create_contest(api, start, rounds=1)["contest_id"]
+    pid = api.new_partner("Delta")
+    term = api.new_terminal(api.new_merchant(pid))
+    paid = start + timedelta(hours=20)
+    for i in range(4):  # one buyer, one day: the cap counts 3
+        body = {"out_trade_no": f"e2e{i}", "amount_fen": 1000 * (i + 1), "buyer_id": "2088000000000009",
+                "paid_at": (paid + timedelta(minutes=i)).isoformat()}
+        r = api.signed(term, "/v1/terminal/payments", body)
+        assert r.status == 200, r.body
+    r = api.signed(term, "/v1/terminal/refunds", {"out_trade_no": "e2e0", "out_request_no": "r1", "amount_fen": 500})
+    assert r.status == 200, r.body
+    poller.drain()
+    rank_now(api)
+    entries = board(api, cid, 1).body["entries"]
+    assert [(e["partner_id"], e["metrics"]["gmv_fen"], e["metrics"]["counted_payments"]) for e in entries] \
+        == [(pid, 500 + 2000 + 3000, 3)]
+    audit = api.get("/v1/admin/audit", token=api.admin()).body
+    check = next(ch for ch in audit["checks"] if ch["name"] == "contest_metrics")
+    assert check["ok"], check["detail"]
