@@ -6,7 +6,7 @@ from typing import Any
 
 from chalice import Chalice, Rate
 
-from chalicelib.api import memberships, onboarding, operations, payments
+from chalicelib.api import contests, memberships, onboarding, operations, payments
 from chalicelib.api.routing import contract_errors_middleware
 from chalicelib.container import get_container
 from chalicelib.observability import http_middleware, job_middleware
@@ -22,6 +22,7 @@ app.register_blueprint(onboarding.bp)
 app.register_blueprint(operations.bp)
 app.register_blueprint(memberships.bp)
 app.register_blueprint(payments.bp)
+app.register_blueprint(contests.bp)
 
 
 def _run_job(name: str) -> dict[str, Any]:
