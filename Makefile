@@ -12,13 +12,17 @@ export AWS_DEFAULT_REGION ?= us-east-1
 
 install: $(PY_STAMP) $(NODE_STAMP)
 
+# A .venv or node_modules that is a symlink is a shared install (e.g. git worktrees): never
+# reinstall through it (`npm ci` would empty the shared folder under everyone using it).
 $(PY_STAMP): requirements.txt requirements-dev.txt
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --disable-pip-version-check -q -r requirements-dev.txt
+	@if [ -L $(VENV) ]; then echo "$(VENV) links to a shared install: not reinstalling"; else \
+	  test -x $(PY) || $(PYTHON) -m venv $(VENV); \
+	  $(PY) -m pip install --disable-pip-version-check -q -r requirements-dev.txt; fi
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	@if [ -L node_modules ]; then echo "node_modules links to a shared install: not reinstalling"; else \
+	  npm ci --no-audit --no-fund --loglevel=error; fi
 	touch $@
 
 # DynamoDB Local with data in .dynamodb/, demo data, then `chalice local` on 127.0.0.1:$${YUNDIAN_PORT:-8000}.

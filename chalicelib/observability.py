@@ -34,6 +34,14 @@ def request_log_fields(event: Any) -> dict[str, Any]:
     }
 
 
+def flush_metrics() -> None:
+    """Publish the metrics this invocation added (EMF on stdout); nothing when there are none."""
+    if metrics.metric_set:
+        metrics.flush_metrics()
+    else:
+        metrics.clear_metrics()
+
+
 def http_middleware(event: Any, get_response: Any) -> Any:
     logger.set_correlation_id(correlation_id(event))
     try:
@@ -41,7 +49,7 @@ def http_middleware(event: Any, get_response: Any) -> Any:
         logger.info("request", extra={**request_log_fields(event), "status": response.status_code})
         return response
     finally:
-        metrics.flush_metrics(raise_on_empty_metrics=False)
+        flush_metrics()
         logger.set_correlation_id(None)
 
 
@@ -50,4 +58,4 @@ def job_middleware(event: Any, get_response: Any) -> Any:
     try:
         return get_response(event)
     finally:
-        metrics.flush_metrics(raise_on_empty_metrics=False)
+        flush_metrics()
