@@ -90,3 +90,17 @@ def test_shared_tables_must_be_declared_on_their_owner() -> None:
         assert "owning model" in str(e)
     else:
         raise AssertionError("a stream declared on a non-owning model must be refused")
+
+
+def test_unresolved_secret_references_refuse_to_start() -> None:
+    import pytest
+
+    from chalicelib.config import Config
+
+    ref = "{{resolve:secretsmanager:yundian/dev:SecretString:jwt_secret}}"
+    with pytest.raises(RuntimeError, match="unresolved CloudFormation reference"):
+        Config.from_env({"YUNDIAN_STAGE": "dev", "YUNDIAN_JWT_SECRET": ref})
+    with pytest.raises(RuntimeError, match="YUNDIAN_JWT_SECRET must be set"):
+        Config.from_env({"YUNDIAN_STAGE": "dev"})
+    config = Config.from_env({"YUNDIAN_STAGE": "dev", "YUNDIAN_JWT_SECRET": "s" * 40})
+    assert config.table_name("partners") == "yundian-dev-partners"
