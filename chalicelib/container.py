@@ -13,8 +13,14 @@ from typing import Any
 from chalicelib import storage
 from chalicelib.clock import Clock, OffsetClock, SystemClock
 from chalicelib.config import Config
+from chalicelib.memberships import wiring as memberships_wiring
+from chalicelib.memberships.service import MembershipService
 from chalicelib.onboarding.repository import DynamoOnboardingRepository, OnboardingRepository
 from chalicelib.onboarding.service import OnboardingService, TerminalAuthenticator
+from chalicelib.payments import audit as payments_audit
+from chalicelib.payments.repository import DynamoPaymentsRepository
+from chalicelib.payments.service import PaymentsService
+from chalicelib.payments.terminal import TerminalVerifier
 from chalicelib.tables import ALL_MODELS
 
 Job = Callable[[], dict[str, Any]]
@@ -40,19 +46,43 @@ class Container:
     def terminal_auth(self) -> TerminalAuthenticator:
         return TerminalAuthenticator(self.onboarding_repo)
 
+    # -- payments area
+    @cached_property
+    def terminal_verifier(self) -> TerminalVerifier:
+        """Signature check for routes that claim the nonce in their own transaction."""
+        return TerminalVerifier(self.onboarding_repo)
+
+    @cached_property
+    def payments_repo(self) -> DynamoPaymentsRepository:
+        return DynamoPaymentsRepository(storage.connection(), self.config.callback_log_ttl_days)
+
+    @cached_property
+    def payments(self) -> PaymentsService:
+        return PaymentsService(self.payments_repo, self.clock, self.config, self.onboarding.merchant_for,
+                               self.onboarding_repo.merchant_by_seller)
+
     def plans_lister(self, merchant_id: str) -> list[dict[str, Any]]:
-        """Plans shown on the public store page (the memberships area fills this in)."""
-        return []
+        """Plans shown on the public store page."""
+        return self.memberships.public_plans(merchant_id)
+
+    # -- memberships (built in chalicelib/memberships/wiring.py)
+    @cached_property
+    def memberships(self) -> MembershipService:
+        return memberships_wiring.build_service(self)
 
     @cached_property
     def audit_checks(self) -> list[Callable[[], dict[str, Any]]]:
         """Each returns `{"name", "ok", "detail"}`; the areas add theirs."""
-        return []
+        checks: list[Callable[[], dict[str, Any]]] = [*payments_audit.checks(self.payments_repo)]
+        checks += memberships_wiring.audit_checks(self)
+        return checks
 
     @cached_property
     def jobs(self) -> dict[str, Job]:
         """Scheduled jobs by name; `POST /v1/admin/jobs/{name}` and the schedules run these."""
-        return {}
+        jobs: dict[str, Job] = {}
+        jobs.update(memberships_wiring.jobs(self))
+        return jobs
 
 
 _container: Container | None = None

@@ -50,6 +50,8 @@ class Ctx:
     principal: Principal | None = None
     terminal: Any = None
     params: dict[str, str] = field(default_factory=dict)
+    raw: bytes = b""
+    notes: dict[str, Any] = field(default_factory=dict)  # what a view tells its `after` hook
 
     @property
     def query(self) -> dict[str, str]:
@@ -160,8 +162,16 @@ def route(
     summary: str = "",
     response: type[BaseModel] | None = None,
     tag: str = "",
+    defer_nonce: bool = False,
+    after: Callable[[Ctx, Response], Response] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Declare a route. The view receives a `Ctx` plus the path parameters."""
+    """Declare a route. The view receives a `Ctx` plus the path parameters.
+
+    `defer_nonce` (terminal routes): only the signature is checked here (`container.terminal_verifier`);
+    the view gets the raw body and must claim the nonce and check revocation itself, inside its
+    transaction (payment callbacks do, to save round trips). `after` sees every response of the
+    route, errors included, and may replace it (callback logging, Alipay's plain-text answers).
+    """
 
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
         OPERATIONS.append(
@@ -172,12 +182,12 @@ def route(
         @functools.wraps(view)
         def wrapper(**params: str) -> Response:
             request = bp.current_request
+            ctx = Ctx(request=request, params=params)
 
             def run() -> Any:
-                raw = _raw_body(request)
+                raw = ctx.raw = _raw_body(request)
                 if len(raw) > MAX_BODY_BYTES:
                     raise PayloadTooLarge("request body exceeds 64 KiB")
-                ctx = Ctx(request=request, params=params)
                 from chalicelib.container import get_container
 
                 container = get_container()
@@ -189,6 +199,10 @@ def route(
                         ctx.principal.require_role(*roles)
                 elif auth == "terminal":
                     signed = parse_terminal_headers(request.headers, wall_clock())
+                    if defer_nonce:
+                        ctx.terminal = container.terminal_verifier.verify(signed, method, path, raw)
+                        ctx.body = raw
+                        return view(ctx, **params)
                     ctx.terminal = container.terminal_auth.authenticate(signed, method, path, raw)
                 if body is not None and auth != "alipay":
                     if method in ("POST", "PUT", "PATCH") or raw:
@@ -197,7 +211,13 @@ def route(
                     ctx.body = raw
                 return view(ctx, **params)
 
-            return handle_errors(run, status)
+            response = handle_errors(run, status)
+            if after is not None:
+                try:
+                    response = after(ctx, response)
+                except Exception:  # noqa: BLE001 - an observer must never change the answer
+                    logger.exception("after-response hook failed")
+            return response
 
         bp.route(path, methods=[method], content_types=ANY_CONTENT)(wrapper)
         return wrapper
@@ -210,3 +230,22 @@ def json_loads_strict(raw: bytes) -> Any:
         return json.loads(raw)
     except ValueError as exc:
         raise BadRequest("request body is not valid JSON", code="invalid_json") from exc
+
+
+_CHALICE_CODES = {
+    "MethodNotAllowedError": "method_not_allowed",
+    "UnsupportedMediaType": "unsupported_media_type",
+    "InternalServerError": "internal_error",
+    "BadRequestError": "bad_request",
+    "NotFoundError": "not_found",
+}
+
+
+def contract_errors_middleware(event: Any, get_response: Callable[[Any], Response]) -> Response:
+    """Chalice's own errors (e.g. 405) answer `{"Code","Message"}`; give them the contract's shape."""
+    response = get_response(event)
+    body = response.body
+    if response.status_code >= 400 and isinstance(body, dict) and set(body) == {"Code", "Message"}:
+        code = _CHALICE_CODES.get(str(body["Code"]), "error")
+        response.body = {"code": code, "message": str(body["Message"])}
+    return response

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
+from pynamodb.attributes import (
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    TTLAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 
 from chalicelib.storage import BaseModel
+
+DUE_SHARDS = 4  # hash keys of the sparse due_index: spreads the lifecycle job's reads
 
 
 def member_key(merchant_id: str, customer_id: str) -> str:
@@ -60,6 +69,30 @@ class MembershipsByCustomer(GlobalSecondaryIndex["MembershipModel"]):
     created_at = UTCDateTimeAttribute(range_key=True)
 
 
+class MembershipsDue(GlobalSecondaryIndex["MembershipModel"]):
+    """Sparse index of memberships with a lifecycle step ahead: `due_at` is `ends_at` while
+    active, `refund_deadline` while expired, or the time a pending provider call is retried.
+    Final memberships leave it (both attributes removed), so the job never scans."""
+
+    class Meta:
+        index_name = "due_index"
+        projection = AllProjection()
+
+    due_shard = UnicodeAttribute(hash_key=True)
+    due_at = UTCDateTimeAttribute(range_key=True)
+
+
+class MembershipsByMerchant(GlobalSecondaryIndex["MembershipModel"]):
+    """A merchant's memberships (dashboard member figures)."""
+
+    class Meta:
+        index_name = "merchant_index"
+        projection = AllProjection()
+
+    merchant_id = UnicodeAttribute(hash_key=True)
+    starts_at = UTCDateTimeAttribute(range_key=True)
+
+
 class MembershipModel(BaseModel):
     TABLE = "memberships"
 
@@ -85,9 +118,57 @@ class MembershipModel(BaseModel):
     refund_fen = NumberAttribute(null=True)
     refunded_at = UTCDateTimeAttribute(null=True)
     settled_at = UTCDateTimeAttribute(null=True)
+    # lifecycle (memberships area)
+    due_shard = UnicodeAttribute(null=True)
+    due_at = UTCDateTimeAttribute(null=True)
+    provider_pending = UnicodeAttribute(null=True)  # "capture" | "refund" until the provider confirms
+    provider_ref = UnicodeAttribute(null=True)  # the provider's reference of the fee freeze
+    refund_key = UnicodeAttribute(null=True)  # the Idempotency-Key of the refund that happened
 
     member_index = MembershipsByMember()
     customer_index = MembershipsByCustomer()
+    due_index = MembershipsDue()
+    merchant_index = MembershipsByMerchant()
 
 
-MODELS: list[type[BaseModel]] = [PlanModel, MembershipModel]
+class LedgerLine(MapAttribute):  # type: ignore[type-arg]
+    account = UnicodeAttribute()
+    amount_fen = NumberAttribute()
+
+
+class MembershipLedgerModel(BaseModel):
+    """Double-entry fee movements of memberships; one entry per (membership, kind), written in
+    the same transaction as the status change it records."""
+
+    TABLE = "membership_ledger"
+
+    class Meta(BaseModel.Meta):
+        pass
+
+    membership_id = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute(range_key=True)  # LOCK | CAPTURE | REFUND
+    merchant_id = UnicodeAttribute()
+    lines = ListAttribute(of=LedgerLine)
+    at = UTCDateTimeAttribute()
+
+
+class IdempotencyRecordModel(BaseModel):
+    """An `Idempotency-Key` claim, stored in the shared guards table (same key schema and TTL)."""
+
+    TABLE = "guards"
+    OWNS_TABLE = False
+
+    class Meta(BaseModel.Meta):
+        pass
+
+    key = UnicodeAttribute(hash_key=True)
+    owner = UnicodeAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+    state = UnicodeAttribute(null=True)  # in_progress | done
+    request_hash = UnicodeAttribute(null=True)
+    lease_until = UTCDateTimeAttribute(null=True)
+    response_status = NumberAttribute(null=True)
+    response_body = UnicodeAttribute(null=True)
+
+
+MODELS: list[type[BaseModel]] = [PlanModel, MembershipModel, MembershipLedgerModel, IdempotencyRecordModel]

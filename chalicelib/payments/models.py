@@ -9,6 +9,7 @@ from __future__ import annotations
 from pynamodb.attributes import (
     ListAttribute,
     NumberAttribute,
+    TTLAttribute,
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
@@ -100,4 +101,66 @@ class RefundModel(BaseModel):
     savings_reversed_fen = NumberAttribute(default=0)
 
 
-MODELS: list[type[BaseModel]] = [PaymentModel, RefundModel]
+AGGREGATE_SK = "AGG"
+CUSTOMER_SK_PREFIX = "C#"
+
+
+def day_key(merchant_id: str, day: str) -> str:
+    return f"{merchant_id}#D#{day}"
+
+
+def month_key(merchant_id: str, month: str) -> str:
+    return f"{merchant_id}#M#{month}"
+
+
+class AggregateModel(BaseModel):
+    """A merchant's day (`<merchant>#D#YYYY-MM-DD`) or month (`<merchant>#M#YYYY-MM`) figures.
+
+    `sk` = AGG holds the counters, moved only by ADD in the same transaction as the payment or
+    refund; `sk` = C#<buyer_id> marks a distinct customer (idempotent puts, counted with
+    Select=COUNT).
+    """
+
+    TABLE = "aggregates"
+
+    class Meta(BaseModel.Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    merchant_id = UnicodeAttribute(null=True)
+    period = UnicodeAttribute(null=True)
+    gmv_fen = NumberAttribute(default=0)
+    payments = NumberAttribute(default=0)
+    refunds_fen = NumberAttribute(default=0)
+    refunds = NumberAttribute(default=0)
+
+
+class CallbackLogModel(BaseModel):
+    """Every callback as it arrived (body and non-secret headers) with its outcome, kept ~30 days.
+
+    `log_key` is the merchant when known, else `unknown#<source>`; `received` sorts by time.
+    """
+
+    TABLE = "callbacks"
+
+    class Meta(BaseModel.Meta):
+        pass
+
+    log_key = UnicodeAttribute(hash_key=True)
+    received = UnicodeAttribute(range_key=True)  # <UTC ISO time>#<random>
+    source = UnicodeAttribute()  # terminal | alipay
+    path = UnicodeAttribute()
+    status = NumberAttribute()
+    code = UnicodeAttribute(null=True)
+    outcome = UnicodeAttribute()
+    merchant_id = UnicodeAttribute(null=True)
+    terminal_id = UnicodeAttribute(null=True)
+    out_trade_no = UnicodeAttribute(null=True)
+    headers = UnicodeAttribute(null=True)  # JSON, secrets removed or truncated
+    body = UnicodeAttribute(null=True)  # the raw body (truncated beyond 16 KiB)
+    body_bytes = NumberAttribute(default=0)
+    expires_at = TTLAttribute(null=True)
+
+
+MODELS: list[type[BaseModel]] = [PaymentModel, RefundModel, AggregateModel, CallbackLogModel]

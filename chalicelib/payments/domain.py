@@ -1,0 +1,164 @@
+"""Payment rules: plain data and integer-fen arithmetic, no AWS.
+
+A payment is identified by (merchant_id, out_trade_no) whichever channel reports it (a terminal
+callback or an Alipay notification): the first report records it, later reports of the same
+payment are duplicates, and a report that contradicts the recorded one is a conflict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
+
+from chalicelib.memberships.domain import SAVINGS_OPEN_STATUSES, allowed_discount
+
+MAX_AMOUNT_FEN = 10**9
+PAID_AT_FUTURE_TOLERANCE_SECONDS = 300
+YUAN_RE = re.compile(r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,2})?$")
+
+FLAG_NOT_ENTITLED = "discount_not_entitled"
+FLAG_OVER_ALLOWANCE = "discount_over_allowance"
+FLAG_MEMBERSHIP_CLOSED = "membership_closed"
+
+
+def business_day(at: datetime, tz: ZoneInfo) -> str:
+    """The calendar day (YYYY-MM-DD) of `at` in the business time zone."""
+    return at.astimezone(tz).date().isoformat()
+
+
+def month_of(day: str) -> str:
+    return day[:7]
+
+
+def parse_day(text: str) -> date:
+    """A YYYY-MM-DD date; ValueError otherwise."""
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        raise ValueError(f"not a YYYY-MM-DD date: {text!r}")
+    return date.fromisoformat(text)
+
+
+def yuan_to_fen(text: str) -> int:
+    """'12.34' → 1234, exactly (Decimal); more than two decimals, signs or exponents are refused."""
+    if not isinstance(text, str) or not YUAN_RE.fullmatch(text):
+        raise ValueError(f"not a yuan amount: {text!r}")
+    try:
+        fen = Decimal(text) * 100
+    except InvalidOperation as exc:  # pragma: no cover - the regex already excludes these
+        raise ValueError(f"not a yuan amount: {text!r}") from exc
+    assert fen == fen.to_integral_value()
+    return int(fen)
+
+
+def utc_iso(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+@dataclass(frozen=True)
+class PaymentFacts:
+    """What a channel reports about one payment."""
+
+    merchant_id: str
+    partner_id: str
+    source: str  # "terminal" | "alipay"
+    out_trade_no: str
+    amount_fen: int
+    buyer_id: str
+    paid_at: datetime
+    discount_fen: int = 0
+    trade_no: str | None = None
+    store_id: str | None = None
+    terminal_id: str | None = None
+
+    @property
+    def content_hash(self) -> str:
+        """What a duplicate from the same channel must match exactly."""
+        doc = [self.source, self.out_trade_no, self.trade_no, self.amount_fen, self.discount_fen,
+               self.buyer_id, utc_iso(self.paid_at)]
+        return hashlib.sha256(json.dumps(doc, separators=(",", ":")).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class RecordedPayment:
+    """The parts of a stored payment that decide duplicates, refunds and savings reversals."""
+
+    payment_id: str
+    merchant_id: str
+    partner_id: str
+    out_trade_no: str
+    source: str
+    content_hash: str
+    amount_fen: int
+    buyer_id: str
+    paid_at: datetime
+    refunded_fen: int = 0
+    member_savings_fen: int = 0
+    savings_reversed_fen: int = 0
+    membership_id: str | None = None
+
+    @property
+    def refundable_fen(self) -> int:
+        return self.amount_fen - self.refunded_fen
+
+
+def same_payment(recorded: RecordedPayment, incoming: PaymentFacts) -> bool:
+    """Is `incoming` a repeat of `recorded`? From the same channel every field must match; across
+    channels (terminal vs Alipay) the channel-independent facts must: amount and buyer."""
+    if recorded.source == incoming.source:
+        return recorded.content_hash == incoming.content_hash
+    return recorded.amount_fen == incoming.amount_fen and recorded.buyer_id == incoming.buyer_id
+
+
+@dataclass(frozen=True)
+class MembershipTerms:
+    """A membership as the savings rule sees it."""
+
+    membership_id: str
+    status: str
+    starts_at: datetime
+    ends_at: datetime
+    discount_percent: int
+    max_discount_per_order_fen: int | None
+
+    def holds(self, at: datetime) -> bool:
+        return self.starts_at <= at < self.ends_at
+
+
+@dataclass(frozen=True)
+class SavingsDecision:
+    counted_fen: int
+    membership_id: str | None
+    flags: tuple[str, ...] = field(default_factory=tuple)
+
+
+def savings_decision(amount_fen: int, discount_fen: int, paid_at: datetime,
+                     membership: MembershipTerms | None) -> SavingsDecision:
+    """How much of a payment's discount counts as member savings, and the flags if not all does."""
+    if discount_fen <= 0:
+        return SavingsDecision(0, None)
+    if membership is None or not membership.holds(paid_at) or membership.status not in SAVINGS_OPEN_STATUSES:
+        return SavingsDecision(0, None, (FLAG_NOT_ENTITLED,))
+    allowance = allowed_discount(amount_fen + discount_fen, membership.discount_percent,
+                                 membership.max_discount_per_order_fen)
+    if discount_fen > allowance:
+        return SavingsDecision(0, None, (FLAG_OVER_ALLOWANCE,))
+    return SavingsDecision(discount_fen, membership.membership_id)
+
+
+def cumulative_reversal(member_savings_fen: int, refunded_total_fen: int, amount_fen: int) -> int:
+    """Savings reversed once `refunded_total_fen` of the payment is refunded:
+    floor(savings × refunded / amount) — a full refund reverses everything."""
+    if amount_fen <= 0 or member_savings_fen <= 0:
+        return 0
+    refunded = min(max(refunded_total_fen, 0), amount_fen)
+    return (member_savings_fen * refunded) // amount_fen
+
+
+def reversal_delta(payment: RecordedPayment, new_refunded_total_fen: int) -> int:
+    """What a refund bringing the total to `new_refunded_total_fen` reverses now."""
+    target = cumulative_reversal(payment.member_savings_fen, new_refunded_total_fen, payment.amount_fen)
+    return max(target - payment.savings_reversed_fen, 0)

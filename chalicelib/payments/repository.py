@@ -1,0 +1,424 @@
+"""Storage of payments, refunds, merchant aggregates and the callback log (PynamoDB adapter).
+
+Every payment or refund is ONE DynamoDB transaction: the payment/refund item (conditional on
+its key being new), the ADD updates of the merchant's day and month counters, the distinct-
+customer markers, the membership's savings, the callback log entry and, for terminal
+callbacks, the nonce guard and a check that the terminal is not revoked. It commits whole or
+not at all; a cancelled transaction is reported as the set of items whose condition failed
+(`WriteResult.failed`), with the old item where DynamoDB returned it.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.auth import NONCE_TTL_SECONDS
+from chalicelib.errors import Unauthorized
+from chalicelib.memberships.domain import ACTIVE, SAVINGS_OPEN_STATUSES
+from chalicelib.memberships.models import MembershipModel, member_key
+from chalicelib.onboarding.models import TerminalModel
+from chalicelib.onboarding.repository import nonce_key
+from chalicelib.payments.domain import MembershipTerms, PaymentFacts, RecordedPayment
+from chalicelib.payments.models import (
+    AGGREGATE_SK,
+    CUSTOMER_SK_PREFIX,
+    PAYMENT_SK,
+    AggregateModel,
+    CallbackLogModel,
+    PaymentModel,
+    RefundModel,
+    buyer_key,
+    day_key,
+    month_key,
+    payment_pk,
+)
+from chalicelib.storage import GuardModel, item_attrs, with_retries
+
+CONDITION_FAILED = "ConditionalCheckFailed"
+TX_ATTEMPTS = 8  # hot aggregate items may see TransactionConflict under load: retry, jittered
+
+
+@dataclass(frozen=True)
+class TerminalGuard:
+    """The terminal request's nonce, claimed inside the recording transaction (wall clock)."""
+
+    terminal_id: str
+    nonce: str
+    at: datetime
+
+
+@dataclass
+class CallbackEntry:
+    """One callback as received, with its outcome (see CallbackLogModel)."""
+
+    source: str
+    path: str
+    body: str
+    body_bytes: int
+    headers: dict[str, str]
+    status: int = 0
+    code: str | None = None
+    outcome: str = ""
+    merchant_id: str | None = None
+    terminal_id: str | None = None
+    out_trade_no: str | None = None
+    written: bool = False
+
+
+@dataclass(frozen=True)
+class NewPayment:
+    facts: PaymentFacts
+    payment_id: str
+    business_day: str
+    member_savings_fen: int
+    membership_id: str | None
+    flags: tuple[str, ...]
+    recorded_at: datetime
+
+
+@dataclass(frozen=True)
+class NewRefund:
+    payment: RecordedPayment
+    refund_sk: str
+    refund_id: str
+    out_request_no: str
+    source: str
+    amount_fen: int
+    recorded_at: datetime
+    business_day: str
+    savings_reversed_fen: int  # applied to the membership in the same transaction
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    ok: bool
+    failed: frozenset[str] = frozenset()
+    old: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass
+class Aggregate:
+    gmv_fen: int = 0
+    payments: int = 0
+    refunds_fen: int = 0
+    customers: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"gmv_fen": self.gmv_fen, "payments": self.payments, "refunds_fen": self.refunds_fen,
+                "customers": self.customers}
+
+
+class _Tx:
+    """A TransactWrite that remembers which label each item has, in DynamoDB's item order
+    (PynamoDB sends condition checks, then puts, then updates)."""
+
+    def __init__(self, tx: TransactWrite) -> None:
+        self.tx = tx
+        self._checks: list[str] = []
+        self._puts: list[str] = []
+        self._updates: list[str] = []
+
+    def check(self, label: str, model_cls: Any, hash_key: str, condition: Any) -> None:
+        self.tx.condition_check(model_cls, hash_key, condition=condition)
+        self._checks.append(label)
+
+    def put(self, label: str, item: Any, condition: Any = None, return_old: bool = False) -> None:
+        self.tx.save(item, condition=condition, return_values="ALL_OLD" if return_old else None)
+        self._puts.append(label)
+
+    def update(self, label: str, item: Any, actions: list[Any], condition: Any = None) -> None:
+        self.tx.update(item, actions=actions, condition=condition)
+        self._updates.append(label)
+
+    @property
+    def labels(self) -> list[str]:
+        return self._checks + self._puts + self._updates
+
+
+def _failures(labels: list[str], exc: TransactWriteError) -> WriteResult | None:
+    """The failed conditions of a cancelled transaction, or None if it failed otherwise."""
+    reasons = exc.cancellation_reasons or []
+    failed: set[str] = set()
+    old: dict[str, dict[str, Any]] = {}
+    for label, reason in zip(labels, reasons, strict=False):
+        if reason is not None and reason.code == CONDITION_FAILED:
+            failed.add(label)
+            old[label] = item_attrs(reason.raw_item)
+    return WriteResult(False, frozenset(failed), old) if failed else None
+
+
+def _recorded(m: PaymentModel) -> RecordedPayment:
+    return RecordedPayment(
+        payment_id=m.payment_id, merchant_id=m.merchant_id, partner_id=m.partner_id,
+        out_trade_no=m.out_trade_no, source=m.source, content_hash=m.content_hash,
+        amount_fen=int(m.amount_fen), buyer_id=m.buyer_id, paid_at=m.paid_at,
+        refunded_fen=int(m.refunded_fen or 0), member_savings_fen=int(m.member_savings_fen or 0),
+        savings_reversed_fen=int(m.savings_reversed_fen or 0), membership_id=m.membership_id,
+    )
+
+
+def recorded_from_attrs(a: dict[str, Any]) -> RecordedPayment:
+    """A RecordedPayment from a raw old item (cancellation reasons)."""
+    return _recorded(PaymentModel.from_raw_data(_raw(a)))
+
+
+def _raw(attrs: dict[str, Any]) -> dict[str, Any]:
+    from boto3.dynamodb.types import TypeSerializer
+
+    s = TypeSerializer()
+    return {k: s.serialize(v) for k, v in attrs.items()}
+
+
+class DynamoPaymentsRepository:
+    """Payments, refunds, aggregates and the callback log on DynamoDB."""
+
+    def __init__(self, connection: Connection, log_ttl_days: int = 30) -> None:
+        self._conn = connection
+        self._log_ttl = timedelta(days=log_ttl_days)
+
+    # ------------------------------------------------------------------ transactions
+
+    def _run(self, build: Callable[[_Tx], None], token: str | None) -> WriteResult:
+        def attempt() -> WriteResult:
+            holder: list[_Tx] = []
+            try:
+                with TransactWrite(connection=self._conn, client_request_token=token) as raw_tx:
+                    tx = _Tx(raw_tx)
+                    holder.append(tx)
+                    build(tx)
+            except TransactWriteError as exc:
+                result = _failures(holder[0].labels, exc) if holder else None
+                if result is None:
+                    raise
+                return result
+            return WriteResult(True)
+
+        return with_retries(attempt, attempts=TX_ATTEMPTS)
+
+    @staticmethod
+    def _guard_items(tx: _Tx, guard: TerminalGuard) -> None:
+        expires = guard.at + timedelta(seconds=NONCE_TTL_SECONDS)
+        tx.put("nonce", GuardModel(nonce_key(guard.terminal_id, guard.nonce), owner=guard.terminal_id,
+                                   expires_at=expires),
+               condition=GuardModel.key.does_not_exist() | (GuardModel.expires_at < guard.at))
+        tx.check("terminal", TerminalModel, guard.terminal_id,
+                 TerminalModel.terminal_id.exists() & TerminalModel.revoked_at.does_not_exist())
+
+    def _log_item(self, entry: CallbackEntry, at: datetime) -> CallbackLogModel:
+        return CallbackLogModel(
+            entry.merchant_id or f"unknown#{entry.source}",
+            f"{at.astimezone(UTC).isoformat(timespec='microseconds')}#{secrets.token_hex(4)}",
+            source=entry.source, path=entry.path, status=entry.status, code=entry.code,
+            outcome=entry.outcome, merchant_id=entry.merchant_id, terminal_id=entry.terminal_id,
+            out_trade_no=entry.out_trade_no, headers=json.dumps(entry.headers, sort_keys=True),
+            body=entry.body, body_bytes=entry.body_bytes, expires_at=at + self._log_ttl,
+        )
+
+    @staticmethod
+    def _aggregate_updates(tx: _Tx, merchant_id: str, day: str, gmv: int, payments: int,
+                           refunds_fen: int, refunds: int) -> None:
+        for label, pk, period in (("agg_day", day_key(merchant_id, day), day),
+                                  ("agg_month", month_key(merchant_id, day[:7]), day[:7])):
+            actions = [AggregateModel.merchant_id.set(merchant_id), AggregateModel.period.set(period),
+                       AggregateModel.gmv_fen.add(gmv)]
+            if payments:
+                actions.append(AggregateModel.payments.add(payments))
+            if refunds:
+                actions += [AggregateModel.refunds_fen.add(refunds_fen), AggregateModel.refunds.add(refunds)]
+            tx.update(label, AggregateModel(pk, AGGREGATE_SK), actions)
+
+    def record_payment(self, new: NewPayment, guard: TerminalGuard | None, log: CallbackEntry | None,
+                       token: str | None) -> WriteResult:
+        """Record a payment with its aggregates, savings, log entry and nonce, or report which
+        conditions failed (`payment` exists → old item in `old["payment"]`)."""
+        f = new.facts
+        day = new.business_day
+
+        def build(tx: _Tx) -> None:
+            if guard is not None:
+                self._guard_items(tx, guard)
+            tx.put("payment", PaymentModel(
+                payment_pk(f.merchant_id, f.out_trade_no), PAYMENT_SK,
+                payment_id=new.payment_id, merchant_id=f.merchant_id, partner_id=f.partner_id,
+                store_id=f.store_id, terminal_id=f.terminal_id, source=f.source,
+                out_trade_no=f.out_trade_no, trade_no=f.trade_no, amount_fen=f.amount_fen,
+                discount_fen=f.discount_fen, buyer_id=f.buyer_id, buyer_key=buyer_key(f.merchant_id, f.buyer_id),
+                paid_at=f.paid_at, business_day=day, content_hash=f.content_hash, refunded_fen=0,
+                membership_id=new.membership_id, member_savings_fen=new.member_savings_fen,
+                savings_reversed_fen=0, flags=list(new.flags) or None, recorded_at=new.recorded_at,
+            ), condition=PaymentModel.pk.does_not_exist(), return_old=True)
+            for label, pk in (("customer_day", day_key(f.merchant_id, day)),
+                              ("customer_month", month_key(f.merchant_id, day[:7]))):
+                tx.put(label, AggregateModel(pk, CUSTOMER_SK_PREFIX + f.buyer_id))
+            if log is not None:
+                tx.put("log", self._log_item(log, new.recorded_at))
+            self._aggregate_updates(tx, f.merchant_id, day, f.amount_fen, 1, 0, 0)
+            if new.membership_id and new.member_savings_fen:
+                tx.update("membership", MembershipModel(new.membership_id),
+                          [MembershipModel.savings_fen.add(new.member_savings_fen)],
+                          condition=MembershipModel.membership_id.exists()
+                          & MembershipModel.status.is_in(*SAVINGS_OPEN_STATUSES))
+
+        result = self._run(build, token)
+        if result.ok and log is not None:
+            log.written = True
+        return result
+
+    def record_refund(self, new: NewRefund, guard: TerminalGuard | None, log: CallbackEntry | None,
+                      token: str | None) -> WriteResult:
+        """Record a refund if the payment's refunded total is still what was read (optimistic),
+        moving the aggregates of the refund's business day and the membership's savings."""
+        p = new.payment
+        pk = payment_pk(p.merchant_id, p.out_trade_no)
+
+        def build(tx: _Tx) -> None:
+            if guard is not None:
+                self._guard_items(tx, guard)
+            tx.put("refund", RefundModel(
+                pk, new.refund_sk, refund_id=new.refund_id, merchant_id=p.merchant_id, partner_id=p.partner_id,
+                out_trade_no=p.out_trade_no, out_request_no=new.out_request_no, source=new.source,
+                amount_fen=new.amount_fen, buyer_id=p.buyer_id, paid_at=p.paid_at, recorded_at=new.recorded_at,
+                business_day=new.business_day, membership_id=p.membership_id,
+                savings_reversed_fen=new.savings_reversed_fen,
+            ), condition=RefundModel.pk.does_not_exist(), return_old=True)
+            if log is not None:
+                tx.put("log", self._log_item(log, new.recorded_at))
+            actions = [PaymentModel.refunded_fen.add(new.amount_fen)]
+            if new.savings_reversed_fen:
+                actions.append(PaymentModel.savings_reversed_fen.add(new.savings_reversed_fen))
+            tx.update("payment", PaymentModel(pk, PAYMENT_SK), actions,
+                      condition=PaymentModel.refunded_fen == p.refunded_fen)
+            self._aggregate_updates(tx, p.merchant_id, new.business_day, -new.amount_fen, 0, new.amount_fen, 1)
+            if p.membership_id and new.savings_reversed_fen:
+                tx.update("membership", MembershipModel(p.membership_id),
+                          [MembershipModel.savings_fen.add(-new.savings_reversed_fen)],
+                          condition=MembershipModel.membership_id.exists()
+                          & MembershipModel.status.is_in(*SAVINGS_OPEN_STATUSES))
+
+        result = self._run(build, token)
+        if result.ok and log is not None:
+            log.written = True
+        return result
+
+    def claim_guard(self, guard: TerminalGuard) -> None:
+        """Claim the nonce on its own (paths that write nothing else): `replayed_nonce` or
+        `terminal_revoked` (401) if it cannot be claimed."""
+
+        def build(tx: _Tx) -> None:
+            self._guard_items(tx, guard)
+
+        result = self._run(build, None)
+        raise_guard_failure(result)
+
+    # ------------------------------------------------------------------ reads
+
+    def load_payment(self, merchant_id: str, out_trade_no: str) -> tuple[RecordedPayment | None, dict[str, int]]:
+        """The payment (consistent read) and its refunds as {refund sk: amount_fen}, in one query."""
+        payment: RecordedPayment | None = None
+        refunds: dict[str, int] = {}
+
+        def query() -> None:
+            nonlocal payment
+            refunds.clear()
+            for item in PaymentModel.query(payment_pk(merchant_id, out_trade_no), consistent_read=True):
+                if item.sk == PAYMENT_SK:
+                    payment = _recorded(item)
+                else:
+                    refunds[item.sk] = int(item.amount_fen)
+
+        with_retries(query)
+        return payment, refunds
+
+    def membership_at(self, merchant_id: str, buyer_id: str, at: datetime) -> MembershipTerms | None:
+        """The buyer's membership at this merchant that started last at or before `at`."""
+        items = with_retries(lambda: list(MembershipModel.member_index.query(
+            member_key(merchant_id, buyer_id), MembershipModel.starts_at <= at,
+            scan_index_forward=False, limit=1)))
+        if not items:
+            return None
+        m = items[0]
+        return MembershipTerms(m.membership_id, m.status, m.starts_at, m.ends_at, int(m.discount_percent),
+                               None if m.max_discount_per_order_fen is None else int(m.max_discount_per_order_fen))
+
+    def aggregate(self, pk: str) -> Aggregate:
+        """A day's or month's figures (consistent reads) with its distinct customers."""
+        try:
+            item = with_retries(lambda: AggregateModel.get(pk, AGGREGATE_SK, consistent_read=True))
+            agg = Aggregate(int(item.gmv_fen or 0), int(item.payments or 0), int(item.refunds_fen or 0))
+        except DoesNotExist:
+            agg = Aggregate()
+        agg.customers = with_retries(lambda: AggregateModel.count(
+            pk, AggregateModel.sk.startswith(CUSTOMER_SK_PREFIX), consistent_read=True))
+        return agg
+
+    def day_figures(self, merchant_id: str, day: str) -> Aggregate:
+        return self.aggregate(day_key(merchant_id, day))
+
+    def month_figures(self, merchant_id: str, month: str) -> Aggregate:
+        return self.aggregate(month_key(merchant_id, month))
+
+    def members_summary(self, merchant_id: str) -> dict[str, int]:
+        """Active memberships of a merchant: how many, their locked fees and their savings."""
+        active = fees = savings = 0
+        for m in MembershipModel.merchant_index.query(merchant_id, filter_condition=MembershipModel.status == ACTIVE):
+            active += 1
+            fees += int(m.fee_fen or 0)
+            savings += int(m.savings_fen or 0)
+        return {"active": active, "locked_fees_fen": fees, "savings_fen": savings}
+
+    # ------------------------------------------------------------------ callback log
+
+    def log_callback(self, entry: CallbackEntry, at: datetime) -> None:
+        item = self._log_item(entry, at)
+        with_retries(lambda: item.save())
+        entry.written = True
+
+    def callbacks(self, log_key: str, limit: int = 50) -> list[dict[str, Any]]:
+        """The latest callbacks of a merchant (or `unknown#<source>`), newest first."""
+        return [
+            {"received": i.received, "source": i.source, "path": i.path, "status": int(i.status),
+             "code": i.code, "outcome": i.outcome, "terminal_id": i.terminal_id, "out_trade_no": i.out_trade_no,
+             "headers": json.loads(i.headers or "{}"), "body": i.body, "body_bytes": int(i.body_bytes or 0)}
+            for i in CallbackLogModel.query(log_key, scan_index_forward=False, limit=limit)
+        ]
+
+    # ------------------------------------------------------------------ audit scans
+
+    def scan_payments(self) -> Iterator[dict[str, Any]]:
+        for m in PaymentModel.scan(PaymentModel.kind == "payment"):
+            yield {"pk": m.pk, "merchant_id": m.merchant_id, "buyer_id": m.buyer_id, "amount_fen": int(m.amount_fen),
+                   "business_day": m.business_day, "refunded_fen": int(m.refunded_fen or 0),
+                   "membership_id": m.membership_id, "member_savings_fen": int(m.member_savings_fen or 0),
+                   "savings_reversed_fen": int(m.savings_reversed_fen or 0)}
+
+    def scan_refunds(self) -> Iterator[dict[str, Any]]:
+        for r in RefundModel.scan(RefundModel.kind == "refund"):
+            yield {"pk": r.pk, "merchant_id": r.merchant_id, "amount_fen": int(r.amount_fen),
+                   "business_day": r.business_day, "membership_id": r.membership_id,
+                   "savings_reversed_fen": int(r.savings_reversed_fen or 0)}
+
+    def scan_aggregates(self) -> Iterator[dict[str, Any]]:
+        for a in AggregateModel.scan():
+            yield {"pk": a.pk, "sk": a.sk, "gmv_fen": int(a.gmv_fen or 0), "payments": int(a.payments or 0),
+                   "refunds_fen": int(a.refunds_fen or 0)}
+
+    def scan_memberships(self) -> Iterator[dict[str, Any]]:
+        for m in MembershipModel.scan():
+            yield {"membership_id": m.membership_id, "status": m.status, "savings_fen": int(m.savings_fen or 0)}
+
+
+def raise_guard_failure(result: WriteResult) -> None:
+    """Turn a failed terminal guard into the contract's 401 (revocation wins over the nonce)."""
+    if "terminal" in result.failed:
+        raise Unauthorized("terminal revoked", code="terminal_revoked")
+    if "nonce" in result.failed:
+        raise Unauthorized("nonce already used", code="replayed_nonce")
