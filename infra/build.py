@@ -88,9 +88,10 @@ def tables(models: Iterable[type[BaseModel]]) -> dict[str, type[BaseModel]]:
             continue
         if _keys(m._get_schema()["key_schema"]) != _keys(owner._get_schema()["key_schema"]):
             raise ValueError(f"{m.__name__} and {owner.__name__} share {m.TABLE!r} with different keys")
-        if m._indexes or _ttl_attribute(m) or getattr(m.Meta, "stream_view_type", None):
+        if m._indexes or _ttl_attribute(m) not in (None, _ttl_attribute(owner)) or \
+                getattr(m.Meta, "stream_view_type", None) not in (None, getattr(owner.Meta, "stream_view_type", None)):
             raise ValueError(f"{m.__name__} shares {m.TABLE!r}: declare indexes, TTL and streams on "
-                             f"{owner.__name__}, the owning model")
+                             f"{owner.__name__}, the owning model (a sharing model may only repeat its TTL)")
     return dict(sorted(owners.items()))
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from chalicelib.storage import GuardModel
 from chalicelib.tables import ALL_MODELS
 from infra import build
@@ -63,7 +65,7 @@ def test_policy_grants_only_data_actions_on_the_stage_tables() -> None:
 
 
 def test_shared_tables_must_be_declared_on_their_owner() -> None:
-    from pynamodb.attributes import UnicodeAttribute
+    from pynamodb.attributes import TTLAttribute, UnicodeAttribute
 
     from chalicelib.storage import BaseModel
 
@@ -84,17 +86,23 @@ def test_shared_tables_must_be_declared_on_their_owner() -> None:
 
         pk = UnicodeAttribute(hash_key=True)
 
-    try:
+    with pytest.raises(ValueError, match="owning model"):
         build.tables([Owner, Other])
-    except ValueError as e:
-        assert "owning model" in str(e)
-    else:
-        raise AssertionError("a stream declared on a non-owning model must be refused")
+
+    class SameTtl(BaseModel):
+        TABLE = "guards"
+        OWNS_TABLE = False
+
+        class Meta(BaseModel.Meta):
+            pass
+
+        key = UnicodeAttribute(hash_key=True)
+        expires_at = TTLAttribute(null=True)
+
+    assert build.tables([GuardModel, SameTtl]) == {"guards": GuardModel}
 
 
 def test_unresolved_secret_references_refuse_to_start() -> None:
-    import pytest
-
     from chalicelib.config import Config
 
     ref = "{{resolve:secretsmanager:yundian/dev:SecretString:jwt_secret}}"
