@@ -6,12 +6,16 @@ import uuid
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from chalice.app import ConvertToMiddleware
 
 SERVICE = "yundian"
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace="Yundian", service=SERVICE)
 tracer = Tracer(service=SERVICE)
+
+# X-Ray segment per invocation (a no-op where POWERTOOLS_TRACE_DISABLED, e.g. locally).
+tracing_middleware = ConvertToMiddleware(tracer.capture_lambda_handler(capture_response=False))
 
 _SECRET_HEADERS = {"authorization", "x-yundian-signature"}
 

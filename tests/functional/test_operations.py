@@ -197,3 +197,14 @@ def test_correlation_id_is_api_gateways_request_id_when_there_is_one() -> None:
 
     assert correlation_id(SimpleNamespace(context={"requestId": "abc-123"})) == "abc-123"
     assert correlation_id(SimpleNamespace(context={})).startswith("local-")
+
+
+@pytest.mark.parametrize("name", ["rank_contests", "memberships_lifecycle"])
+def test_scheduled_functions_run_through_the_middleware(api: Api, name: str) -> None:
+    client = api.client
+    event = client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event", detail={},
+                                            resources=[f"arn:aws:events:us-east-1:123456789012:rule/{name}"])
+    if name not in api.container.jobs:
+        pytest.skip(f"{name} is not wired on this branch yet")
+    result = client.lambda_.invoke(name, event)
+    assert isinstance(result.payload, dict)
