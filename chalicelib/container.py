@@ -104,6 +104,10 @@ def get_container() -> Container:
         with _lock:
             if _container is None:
                 _container = Container(Config.from_env())
+                from chalicelib import local_runtime
+
+                if local_runtime.wanted(_container):
+                    local_runtime.start(_container)
     return _container
 
 

@@ -61,6 +61,8 @@ def stage_environment(endpoint: str) -> dict[str, str]:
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_REGION": "us-east-1",
     })
+    # the server process also stands in for the stream event sources and the schedules
+    env["YUNDIAN_LOCAL_BACKGROUND"] = "1"
     env.pop("AWS_SESSION_TOKEN", None)
     env.pop("AWS_PROFILE", None)
     env.update(config.get("environment_variables", {}))
