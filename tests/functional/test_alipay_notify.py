@@ -14,7 +14,7 @@ import pytest
 from chalice.test import Client
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from chalicelib.clock import OffsetClock
@@ -223,6 +223,14 @@ _values = st.one_of(
 )
 
 
+def _encodable(params: dict[str, str]) -> bool:
+    try:
+        alipay.sign_content(params).encode(alipay.charset_of(params))
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(raw=st.binary(max_size=300), overrides=st.dictionaries(_keys, _values, max_size=6), sign_it=st.booleans())
 def test_generated_notifications_never_get_a_500(ali: Api, raw: bytes, overrides: dict[str, str],
@@ -231,6 +239,8 @@ def test_generated_notifications_never_get_a_500(ali: Api, raw: bytes, overrides
         test_generated_notifications_never_get_a_500._shop = new_shop(ali, seller_id=_FUZZ_SELLER)  # type: ignore
     if sign_it:
         params = {**notice(_FUZZ_SELLER, "o-fuzz-1", total="100.00"), **overrides}
+        # the platform can only sign what its declared charset can encode (the raw branch covers the rest)
+        assume(_encodable(params))
         reply = post(ali, signed(params))
     else:
         reply = post(ali, raw)

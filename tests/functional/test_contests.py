@@ -1,16 +1,23 @@
 """The partner contest over HTTP and the real stream path on DynamoDB Local.
 
-Payments are written as PaymentModel/RefundModel items (exactly what the stream sees) with
-`paid_at` inside contest windows placed in the past (offline terminals upload late), so other
-areas' payments, recorded at today's date, never fall into these contests.
+Payments, refunds and memberships go through the real endpoints (`POST /v1/terminal/payments`,
+`/v1/terminal/refunds`, `/v1/merchants/{id}/plans`, `/v1/memberships`), so the merchant
+aggregates and the fee ledger follow them as they follow real traffic and the whole audit stays
+ok for the tests that run after these in the same process. `paid_at` lies inside contest windows
+placed years in the past (offline terminals upload late), so other areas' payments, recorded at
+today's date, never fall into these contests; the business clock is moved forward to a payment's
+`paid_at` when it would otherwise be in the future.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import random
+import secrets
 import threading
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,10 +27,7 @@ import pytest
 from chalicelib.contests import domain
 from chalicelib.contests.stream_poller import LocalStreamPoller
 from chalicelib.contests.wiring import local_stream_poller, stream_table_names
-from chalicelib.ids import new_id
-from chalicelib.memberships.models import MembershipModel, member_key
-from chalicelib.payments.models import PaymentModel, RefundModel, buyer_key, payment_pk
-from tests.helpers import Api
+from tests.helpers import Api, TerminalCreds
 
 TZ = ZoneInfo("Asia/Shanghai")
 WEIGHTS = {"merchants_onboarded": 10, "active_merchants": 5, "gmv_yuan": 0.5, "new_members": 2}
@@ -38,36 +42,60 @@ def window_start() -> datetime:
     return datetime(2001, 1, 1, tzinfo=TZ) + timedelta(days=30 * next(_windows))
 
 
-def record_payment(merchant_id: str, partner_id: str, buyer: str, amount: int, paid_at: datetime,
+@dataclass
+class Shop:
+    """A merchant of a partner, with one terminal to report its payments and refunds."""
+
+    partner_id: str
+    merchant_id: str
+    terminal: TerminalCreds
+
+
+def new_shop(api: Api, partner_id: str) -> Shop:
+    merchant = api.new_merchant(partner_id)
+    return Shop(partner_id, merchant["merchant_id"], api.new_terminal(merchant))
+
+
+def reach(api: Api, when: datetime) -> None:
+    """Move the business clock forward to `when`, never back (time passes as traffic arrives)."""
+    if api.container.clock.now() < when:
+        api.container.clock.set(when)
+
+
+def record_payment(api: Api, shop: Shop, buyer: str, amount: int, paid_at: datetime,
                    otn: str | None = None) -> str:
-    otn = otn or new_id("o")
-    PaymentModel(
-        payment_pk(merchant_id, otn), "PAY", payment_id=new_id("pay"), merchant_id=merchant_id,
-        partner_id=partner_id, source="terminal", out_trade_no=otn, amount_fen=amount, buyer_id=buyer,
-        buyer_key=buyer_key(merchant_id, buyer), paid_at=paid_at,
-        business_day=paid_at.astimezone(TZ).date().isoformat(), content_hash=f"{amount}", refunded_fen=0,
-        recorded_at=datetime.now(UTC),
-    ).save()
+    """A payment reported by the shop's terminal; "now" is moved up to `paid_at` if needed."""
+    otn = otn or f"o{secrets.token_hex(8)}"
+    reach(api, paid_at)
+    body = {"out_trade_no": otn, "amount_fen": amount, "buyer_id": buyer, "paid_at": paid_at.isoformat()}
+    r = api.signed(shop.terminal, "/v1/terminal/payments", body)
+    assert r.status == 200 and r.body["duplicate"] is False, r.body
     return otn
 
 
-def record_refund(merchant_id: str, partner_id: str, otn: str, amount: int) -> None:
-    pay = PaymentModel.get(payment_pk(merchant_id, otn), "PAY")
-    key = new_id("r")
-    RefundModel(payment_pk(merchant_id, otn), f"REF#terminal#{key}", refund_id=new_id("ref"),
-                merchant_id=merchant_id, partner_id=partner_id, out_trade_no=otn, out_request_no=key,
-                source="terminal", amount_fen=amount, buyer_id=pay.buyer_id, paid_at=pay.paid_at,
-                recorded_at=datetime.now(UTC), business_day=datetime.now(TZ).date().isoformat()).save()
-    pay.update(actions=[PaymentModel.refunded_fen.add(amount)])
+def record_refund(api: Api, shop: Shop, otn: str, amount: int) -> None:
+    """A refund reported by the shop's terminal, recorded now on the business clock."""
+    body = {"out_trade_no": otn, "out_request_no": f"r{secrets.token_hex(8)}", "amount_fen": amount}
+    r = api.signed(shop.terminal, "/v1/terminal/refunds", body)
+    assert r.status == 200 and r.body["duplicate"] is False, r.body
 
 
-def record_membership(merchant_id: str, partner_id: str, at: datetime) -> None:
-    customer = new_id("2088")
-    MembershipModel(new_id("mem"), merchant_id=merchant_id, partner_id=partner_id, customer_id=customer,
-                    member_key=member_key(merchant_id, customer), plan_id="plan", plan_name="Plan",
-                    status="active", fee_fen=1000, discount_percent=10, starts_at=at,
-                    ends_at=at + timedelta(days=30), refund_deadline=at + timedelta(days=37),
-                    created_at=at).save()
+def record_membership(api: Api, shop: Shop, at: datetime) -> str:
+    """A new customer locks a plan of the shop's merchant at `at` (the business clock is set there)."""
+    plan = api.post(f"/v1/merchants/{shop.merchant_id}/plans",
+                    {"name": "Plan", "fee_fen": 1000, "discount_percent": 10}, token=api.admin())
+    assert plan.status == 201, plan.body
+    api.container.clock.set(at)
+    customer = f"2088{secrets.randbelow(10**12):012d}"
+    r = api.post("/v1/memberships", {"plan_id": plan.body["plan_id"]}, token=api.customer_token(customer))
+    assert r.status == 201, r.body
+    return str(r.body["membership_id"])
+
+
+def assert_audit_ok(api: Api) -> None:
+    """The WHOLE audit (every area, every test's data so far) is ok: this test left consistent state."""
+    r = api.get("/v1/admin/audit", token=api.admin())
+    assert r.status == 200 and r.body["ok"] is True, json.dumps(r.body, indent=1, default=str)
 
 
 @pytest.fixture
@@ -145,17 +173,17 @@ def test_round_ranked_from_stream_settled_from_records_and_frozen(api: Api, poll
     c = create_contest(api, start, rules={"active_merchant_min_payments": 2})
     cid = c["contest_id"]
     pa, pb = api.new_partner("Alpha"), api.new_partner("Beta")
-    ma, mb = api.new_merchant(pa)["merchant_id"], api.new_merchant(pb)["merchant_id"]
+    sa, sb = new_shop(api, pa), new_shop(api, pb)
 
     assert board(api, cid, 1).body == {"contest_id": cid, "round": 1, "as_of": None, "final": False, "entries": []}
 
     d1 = start + timedelta(days=1, hours=10)
-    a1 = record_payment(ma, pa, "u1", 1000, d1)
-    record_payment(ma, pa, "u1", 2000, d1 + timedelta(minutes=5))
-    record_payment(ma, pa, "u2", 50, d1)  # below the minimum
-    record_payment(mb, pb, "u3", 3000, d1)
-    record_membership(mb, pb, d1)
-    record_refund(ma, pa, a1, 400)
+    a1 = record_payment(api, sa, "u1", 1000, d1)
+    record_payment(api, sa, "u1", 2000, d1 + timedelta(minutes=5))
+    record_payment(api, sa, "u2", 50, d1)  # below the minimum
+    b1 = record_payment(api, sb, "u3", 3000, d1)
+    record_membership(api, sb, d1 + timedelta(minutes=10))
+    record_refund(api, sa, a1, 400)
     poller.drain()
     rank_now(api)
 
@@ -173,7 +201,7 @@ def test_round_ranked_from_stream_settled_from_records_and_frozen(api: Api, poll
 
     # a refund recorded after the round ended but before settlement still counts
     api.container.clock.set(start + timedelta(days=8))
-    record_refund(mb, pb, PaymentModel.merchant_paid_index.query(mb).next().out_trade_no, 3000)
+    record_refund(api, sb, b1, 3000)
     settled = api.post(f"/v1/contests/{cid}/rounds/1/settle", token=api.admin())
     assert settled.status == 200, settled.body
     assert settled.body["final"] is True and settled.body["round"] == 1
@@ -182,7 +210,7 @@ def test_round_ranked_from_stream_settled_from_records_and_frozen(api: Api, poll
                                        {"rank": 2, "partner_id": pb, "prize": "silver"}]
 
     # a payment arriving late (paid in round 1) after settlement changes nothing
-    record_payment(mb, pb, "u9", 900_000, d1 - timedelta(hours=1))
+    record_payment(api, sb, "u9", 900_000, d1 - timedelta(hours=1))
     poller.drain()
     rank_now(api)
     again = api.post(f"/v1/contests/{cid}/rounds/1/settle", token=api.admin())
@@ -195,6 +223,7 @@ def test_round_ranked_from_stream_settled_from_records_and_frozen(api: Api, poll
     audit = api.get("/v1/admin/audit", token=api.admin()).body
     check = next(ch for ch in audit["checks"] if ch["name"] == "contest_metrics")
     assert check["ok"], check["detail"]
+    assert_audit_ok(api)
 
 
 def test_settlement_is_recomputed_not_read_from_counters(api: Api, poller: LocalStreamPoller) -> None:
@@ -202,13 +231,14 @@ def test_settlement_is_recomputed_not_read_from_counters(api: Api, poller: Local
     api.container.clock.set(start + timedelta(days=1))
     cid = create_contest(api, start, rounds=1)["contest_id"]
     pid = api.new_partner()
-    mid = api.new_merchant(pid)["merchant_id"]
-    record_payment(mid, pid, "u1", 10_000, start + timedelta(hours=30))
+    shop = new_shop(api, pid)
+    record_payment(api, shop, "u1", 10_000, start + timedelta(hours=30))
     # not drained: the counters know nothing, the recorded payments do
     api.container.clock.set(start + timedelta(days=7, seconds=1))
     r = api.post(f"/v1/contests/{cid}/rounds/1/settle", token=api.admin())
     assert [(e["partner_id"], e["metrics"]["gmv_yuan"]) for e in r.body["entries"]] == [(pid, 100)]
     poller.drain()
+    assert_audit_ok(api)
 
 
 def test_concurrent_settlements_settle_once(api: Api, poller: LocalStreamPoller) -> None:
@@ -216,8 +246,8 @@ def test_concurrent_settlements_settle_once(api: Api, poller: LocalStreamPoller)
     api.container.clock.set(start + timedelta(days=1))
     cid = create_contest(api, start, rounds=1)["contest_id"]
     pid = api.new_partner()
-    mid = api.new_merchant(pid)["merchant_id"]
-    record_payment(mid, pid, "u1", 5000, start + timedelta(hours=30))
+    shop = new_shop(api, pid)
+    record_payment(api, shop, "u1", 5000, start + timedelta(hours=30))
     api.container.clock.set(start + timedelta(days=8))
     results: list[Any] = []
 
@@ -237,6 +267,7 @@ def test_concurrent_settlements_settle_once(api: Api, poller: LocalStreamPoller)
                       if e["contest_id"] == cid and e["action"] == "contest.settle")
     assert outcomes == ["already_settled"] * 3 + ["settled"]
     poller.drain()
+    assert_audit_ok(api)
 
 
 # ---------------------------------------------------------------- the stream path for real
@@ -252,13 +283,14 @@ def test_wash_trading_counts_three_through_the_stream(api: Api, poller: LocalStr
     api.container.clock.set(start + timedelta(days=1))
     cid = create_contest(api, start, rounds=1)["contest_id"]
     pid = api.new_partner()
-    mid = api.new_merchant(pid)["merchant_id"]
+    shop = new_shop(api, pid)
     t0 = start + timedelta(days=2, hours=9)
     for i in range(50):
-        record_payment(mid, pid, "washer", 1000, t0 + timedelta(minutes=i))
+        record_payment(api, shop, "washer", 1000, t0 + timedelta(minutes=i))
     poller.drain()
     m = stream_metrics(api, cid, 1, pid)
     assert (m.counted_payments, m.gmv_fen, m.merchants_onboarded) == (3, 3000, 1)
+    assert_audit_ok(api)
 
 
 def test_an_earlier_payment_arriving_late_displaces_a_later_one(api: Api, poller: LocalStreamPoller) -> None:
@@ -266,16 +298,17 @@ def test_an_earlier_payment_arriving_late_displaces_a_later_one(api: Api, poller
     api.container.clock.set(start + timedelta(days=1))
     cid = create_contest(api, start, rounds=1, rules={"active_merchant_min_payments": 3})["contest_id"]
     pid = api.new_partner()
-    mid = api.new_merchant(pid)["merchant_id"]
+    shop = new_shop(api, pid)
     t0 = start + timedelta(days=2, hours=10)
     for i, amount in enumerate([100, 200, 300]):
-        record_payment(mid, pid, "u1", amount, t0 + timedelta(hours=i))
+        record_payment(api, shop, "u1", amount, t0 + timedelta(hours=i))
     poller.drain()
     assert stream_metrics(api, cid, 1, pid).gmv_fen == 600
-    record_payment(mid, pid, "u1", 5000, t0 - timedelta(hours=1))  # the offline terminal uploads late
+    record_payment(api, shop, "u1", 5000, t0 - timedelta(hours=1))  # the offline terminal uploads late
     poller.drain()
     m = stream_metrics(api, cid, 1, pid)
     assert (m.counted_payments, m.gmv_fen, m.active_merchants) == (3, 5300, 1)
+    assert_audit_ok(api)
 
 
 def test_redelivered_stream_records_never_double_count(api: Api, poller: LocalStreamPoller) -> None:
@@ -284,13 +317,13 @@ def test_redelivered_stream_records_never_double_count(api: Api, poller: LocalSt
     cid = create_contest(api, start, rounds=1, rules={"max_counted_payments_per_buyer_per_merchant_per_day": 2})
     cid = cid["contest_id"]
     pid = api.new_partner()
-    mid = api.new_merchant(pid)["merchant_id"]
+    shop = new_shop(api, pid)
     rng = random.Random(7)
     for _ in range(12):
-        otn = record_payment(mid, pid, rng.choice(["u1", "u2"]), rng.choice([50, 100, 700]),
+        otn = record_payment(api, shop, rng.choice(["u1", "u2"]), rng.choice([50, 100, 700]),
                              start + timedelta(days=1, minutes=rng.randrange(0, 3000)))
         if rng.random() < 0.3:
-            record_refund(mid, pid, otn, 20)
+            record_refund(api, shop, otn, 20)
     poller.drain()
     before = stream_metrics(api, cid, 1, pid)
     # a second reader from TRIM_HORIZON redelivers every record to the same handler, through
@@ -304,20 +337,22 @@ def test_redelivered_stream_records_never_double_count(api: Api, poller: LocalSt
     expected = api.container.contests.compute_round(contest, 1)
     mine = [e for e in expected if e.partner_id == pid]
     assert mine and mine[0].metrics.key() == before.key()
+    assert_audit_ok(api)
 
 
 def test_contest_created_after_payments_backfills_its_counters(api: Api, poller: LocalStreamPoller) -> None:
     start = window_start()
     pid = api.new_partner()
-    mid = api.new_merchant(pid)["merchant_id"]
-    record_payment(mid, pid, "u1", 100, start - timedelta(days=3))  # first counted payment: before
-    record_payment(mid, pid, "u1", 800, start + timedelta(hours=5))
-    record_membership(mid, pid, start + timedelta(hours=6))
+    shop = new_shop(api, pid)
+    record_payment(api, shop, "u1", 100, start - timedelta(days=3))  # first counted payment: before
+    record_payment(api, shop, "u1", 800, start + timedelta(hours=5))
+    record_membership(api, shop, start + timedelta(hours=6))
     poller.drain()
     api.container.clock.set(start + timedelta(days=2))
     cid = create_contest(api, start, rounds=1)["contest_id"]
     m = stream_metrics(api, cid, 1, pid)
     assert (m.counted_payments, m.gmv_fen, m.merchants_onboarded, m.new_members) == (1, 800, 0, 1)
+    assert_audit_ok(api)
 
 
 # ---------------------------------------------------------------- jobs, leaderboard, standing, access
@@ -328,8 +363,8 @@ def test_scheduled_ranking_through_a_cloudwatch_event(api: Api, poller: LocalStr
     api.container.clock.set(start + timedelta(days=1))
     cid = create_contest(api, start, rounds=1)["contest_id"]
     pid = api.new_partner("Gamma")
-    mid = api.new_merchant(pid)["merchant_id"]
-    record_payment(mid, pid, "u1", 2000, start + timedelta(hours=20))
+    shop = new_shop(api, pid)
+    record_payment(api, shop, "u1", 2000, start + timedelta(hours=20))
     poller.drain()
     event = api.client.events.generate_cw_event(
         source="aws.events", detail_type="Scheduled Event", detail={},
@@ -339,6 +374,7 @@ def test_scheduled_ranking_through_a_cloudwatch_event(api: Api, poller: LocalStr
     r = board(api, cid, 1)
     assert [(e["partner_id"], e["name"], e["score"]) for e in r.body["entries"]] == [(pid, "Gamma", 20)]
     assert r.body["as_of"] == out["as_of"]
+    assert_audit_ok(api)
 
 
 def test_leaderboard_parameters(api: Api) -> None:
@@ -365,8 +401,7 @@ def test_limit_and_standing_with_gap(api: Api, poller: LocalStreamPoller) -> Non
                                                         "active_merchants": 0, "gmv_yuan": 1})["contest_id"]
     partners = [api.new_partner(f"P{i}") for i in range(3)]
     for i, pid in enumerate(partners):
-        mid = api.new_merchant(pid)["merchant_id"]
-        record_payment(mid, pid, "u1", 1000 * (i + 1), start + timedelta(hours=20))
+        record_payment(api, new_shop(api, pid), "u1", 1000 * (i + 1), start + timedelta(hours=20))
     poller.drain()
     rank_now(api)
     r = board(api, cid, 1, limit=2)
@@ -381,6 +416,7 @@ def test_limit_and_standing_with_gap(api: Api, poller: LocalStreamPoller) -> Non
     other = api.new_partner()
     none = api.get(f"/v1/partners/{other}/standing?contest_id={cid}&round=1", token=api.partner_token(other))
     assert none.status == 200 and none.body["rank"] is None and none.body["gap_to_next_rank"] == 10
+    assert_audit_ok(api)
 
 
 def test_partners_see_only_what_the_contract_allows(api: Api) -> None:
@@ -429,3 +465,4 @@ def test_end_to_end_through_the_terminal_endpoints(api: Api, poller: LocalStream
     audit = api.get("/v1/admin/audit", token=api.admin()).body
     check = next(ch for ch in audit["checks"] if ch["name"] == "contest_metrics")
     assert check["ok"], check["detail"]
+    assert_audit_ok(api)
