@@ -151,3 +151,25 @@ def test_refund_key_reused_for_another_membership(stack: Stack, admin: str, cloc
     stack.request("POST", "/v1/admin/clock", {"advance_seconds": 8 * 86400}, token=admin)
     assert stack.request("POST", "/v1/admin/jobs/memberships_lifecycle", token=admin).status == 200
     assert stack.request("GET", "/v1/admin/audit", token=admin).body["ok"] is True
+
+
+@pytest.mark.parametrize("paid_at", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00",
+                                     "0001-01-01T00:00:00Z"])
+def test_absurd_times_are_422_not_500(stack: Stack, admin: str, paid_at: str) -> None:
+    shop = new_shop(stack, admin)
+    r = shop.terminal.send(PAY, {**payment(), "paid_at": paid_at})
+    assert r.status == 422 and r.code in ("invalid_value", "paid_at_in_future"), r.body
+    r = stack.request("POST", "/v1/admin/clock", {"now": paid_at}, token=admin)
+    assert (r.status, r.code) == (422, "invalid_value"), r.body
+    gmt = paid_at[:10] + " " + paid_at[11:19]
+    form = alipay_form(stack.alipay_key, alipay_notice(stack, shop.seller_id, otn(), gmt_payment=gmt))
+    r = notify(stack, form)
+    assert 400 <= r.status < 500 and r.raw == b"fail", (r.status, r.raw)
+
+
+@pytest.mark.parametrize("seconds", [1e20, 10**30, -(10**12)])
+def test_absurd_clock_moves_are_422(stack: Stack, admin: str, seconds: float) -> None:
+    r = stack.request("POST", "/v1/admin/clock", {"advance_seconds": seconds}, token=admin)
+    assert (r.status, r.code) == (422, "invalid_value"), r.body
+    r = stack.request("GET", "/v1/admin/clock", token=admin)
+    assert abs(datetime.fromisoformat(r.body["now"]) - datetime.now(CST)) < timedelta(minutes=5)

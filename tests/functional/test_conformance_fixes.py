@@ -28,3 +28,29 @@ def test_dashboard_members_are_active_now_even_before_the_lifecycle_job(api: Api
     api.post("/v1/admin/clock", {"advance_seconds": 7 * 86400 + 1}, token=api.admin())
     assert dashboard(api, shop.merchant_id)["members"] == {"active": 0, "locked_fees_fen": 0, "savings_fen": 0}
     assert audit(api)["ok"]
+
+
+def test_times_beyond_date_arithmetic_are_422_not_500(api: Api) -> None:
+    shop = new_shop(api)
+    for paid_at in ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00Z"):
+        r = pay(api, shop, {**payment_body(), "paid_at": paid_at})
+        assert (r.status, r.code) == (422, "invalid_value"), r.body
+        r = api.post("/v1/admin/clock", {"now": paid_at}, token=api.admin())
+        assert (r.status, r.code) == (422, "invalid_value"), r.body
+    for seconds in (1e20, 10**30, -(10**12)):
+        r = api.post("/v1/admin/clock", {"advance_seconds": seconds}, token=api.admin())
+        assert (r.status, r.code) == (422, "invalid_value"), r.body
+    assert dashboard(api, shop.merchant_id)["day"]["payments"] == 0
+
+
+def test_alipay_times_out_of_range_are_refused() -> None:
+    import pytest
+
+    from chalicelib.errors import Invalid
+    from chalicelib.payments.alipay import _time
+
+    for value in ("0001-01-01 00:00:00", "9999-12-31 23:59:59"):
+        with pytest.raises(Invalid) as err:
+            _time({"gmt_payment": value}, "gmt_payment")
+        assert err.value.code == "invalid_value"
+    assert _time({"gmt_payment": "2024-05-01 10:00:00"}, "gmt_payment") is not None
