@@ -5,28 +5,49 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+STAGE ?= dev
+export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint infra package bench clean
 
 install: $(PY_STAMP) $(NODE_STAMP)
 
+# A .venv or node_modules that is a symlink is a shared install (e.g. git worktrees): never
+# reinstall through it (`npm ci` would empty the shared folder under everyone using it).
 $(PY_STAMP): requirements.txt requirements-dev.txt
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --disable-pip-version-check -q -r requirements-dev.txt
+	@if [ -L $(VENV) ]; then echo "$(VENV) links to a shared install: not reinstalling"; else \
+	  test -x $(PY) || $(PYTHON) -m venv $(VENV); \
+	  $(PY) -m pip install --disable-pip-version-check -q -r requirements-dev.txt; fi
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	@if [ -L node_modules ]; then echo "node_modules links to a shared install: not reinstalling"; else \
+	  npm ci --no-audit --no-fund --loglevel=error; fi
 	touch $@
 
+# DynamoDB Local with data in .dynamodb/, demo data, then `chalice local` on 127.0.0.1:$${YUNDIAN_PORT:-8000}.
 run: install
 	$(PY) scripts/run_local.py
 
+# The whole suite; conftest starts DynamoDB Local on a free port and stops it, even on failure.
 test: install
 	$(PY) -m pytest
 
-lint: install
+# Regenerate infra/resources.json and .chalice/policy-<stage>.json from the PynamoDB models.
+infra: $(PY_STAMP)
+	$(PY) -m infra.build
+
+# ruff, generated files up to date, then the packaged CloudFormation template through cfn-lint.
+lint: $(PY_STAMP)
 	$(VENV)/bin/ruff check .
+	$(PY) -m infra.build --check
+	$(MAKE) --no-print-directory package STAGE=dev
+	$(VENV)/bin/cfn-lint build/sam.json
+
+# SAM template + deployment.zip for a stage in build/ (see README "Deploy").
+package: $(PY_STAMP)
+	rm -rf build
+	$(VENV)/bin/chalice package --stage $(STAGE) --merge-template infra/resources.json build/
 
 bench: install
 	$(PY) -m bench

@@ -6,10 +6,10 @@ from typing import Any
 
 from chalice import Chalice, Rate
 
-from chalicelib.api import memberships, onboarding, operations, payments
+from chalicelib.api import contests, memberships, onboarding, operations, payments
 from chalicelib.api.routing import contract_errors_middleware
 from chalicelib.container import get_container
-from chalicelib.observability import http_middleware, job_middleware
+from chalicelib.observability import http_middleware, job_middleware, tracing_middleware
 
 app = Chalice(app_name="yundian")
 app.api.binary_types = []  # every body reaches the views as text; they read raw bytes themselves
@@ -17,11 +17,13 @@ app.api.binary_types = []  # every body reaches the views as text; they read raw
 app.register_middleware(contract_errors_middleware, "http")
 app.register_middleware(http_middleware, "http")
 app.register_middleware(job_middleware, "scheduled")
+app.register_middleware(tracing_middleware, "all")
 
 app.register_blueprint(onboarding.bp)
 app.register_blueprint(operations.bp)
 app.register_blueprint(memberships.bp)
 app.register_blueprint(payments.bp)
+app.register_blueprint(contests.bp)
 
 
 def _run_job(name: str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import sys
 
 BENCHMARKS = {
     "payments": "bench.payments",
+    "contests": "bench.contests",
 }
 
 
@@ -14,7 +15,9 @@ def main(argv: list[str]) -> None:
     names = [a for a in argv if not a.startswith("-") and a in BENCHMARKS] or list(BENCHMARKS)
     rest = [a for a in argv if a not in names]
     for name in names:
-        importlib.import_module(BENCHMARKS[name]).run(rest)
+        module = importlib.import_module(BENCHMARKS[name])
+        entry = getattr(module, "main", None) or module.run  # each parses its own options
+        entry(rest)
 
 
 if __name__ == "__main__":

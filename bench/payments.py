@@ -61,6 +61,33 @@ class Result:
                 f"{self.rcu / per:>8.2f}")
 
 
+def combine(parts: list[Result]) -> Result:
+    """One result from blocks measured interleaved with the other workloads."""
+    first = parts[0]
+    ops: dict[str, int] = {}
+    for r in parts:
+        for k, v in r.by_operation.items():
+            ops[k] = ops.get(k, 0) + v
+    return Result(first.name, sum(r.calls for r in parts), sum(r.recorded for r in parts),
+                  sum(r.seconds for r in parts), [x for r in parts for x in r.latencies_ms],
+                  sum(r.requests for r in parts), sum(r.wcu for r in parts), sum(r.rcu for r in parts), ops)
+
+
+def traced_peak_kib(calls: list[Callable[[], bool]]) -> float:
+    """Peak Python memory (tracemalloc) while running the calls, in KiB."""
+    import tracemalloc
+
+    sink = io.StringIO()
+    tracemalloc.start()
+    try:
+        with contextlib.redirect_stdout(sink):
+            for call in calls:
+                call()
+        return tracemalloc.get_traced_memory()[1] / 1024
+    finally:
+        tracemalloc.stop()
+
+
 HEADER = (f"{'':<22} {'calls':>6} {'calls/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'req/call':>9} "
           f"{'req/record':>10} {'WCU/rec':>9} {'RCU/rec':>8}")
 
@@ -85,6 +112,7 @@ def run(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench payments")
     parser.add_argument("--n", type=int, default=int(os.environ.get("BENCH_N", "1000")), help="callbacks")
     parser.add_argument("--dup", type=float, default=0.1, help="share of callbacks that are duplicates")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved blocks of app, floor and bare runs")
     args = parser.parse_args(argv)
 
     from scripts.dynamodb_local import start
@@ -92,12 +120,12 @@ def run(argv: list[str]) -> None:
     handle = start()
     os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = handle.endpoint
     try:
-        _run(args.n, args.dup, handle.kind)
+        _run(args.n, args.dup, handle.kind, max(1, args.rounds))
     finally:
         handle.stop()
 
 
-def _run(n: int, dup_share: float, kind: str) -> None:
+def _run(n: int, dup_share: float, kind: str, rounds: int) -> None:
     import boto3
     from chalice.test import Client
 
@@ -196,11 +224,23 @@ def _run(n: int, dup_share: float, kind: str) -> None:
     meter = DynamoMeter()
     meter.install()
     try:
+        # DynamoDB Local runs on the JVM, which keeps getting faster for the first thousand or so
+        # requests: warm it up, then measure app, floor and bare transaction in interleaved
+        # blocks so that neither side profits from running later.
+        _measure("warm-up", meter, workload(300, 10**6) + [floor_call(-i) for i in range(1, 601)]
+                 + [bare_tx_call(-i) for i in range(1, 201)])
         unique = max(1, int(n / (1 + dup_share)))
-        _measure("warm-up", meter, workload(50, 10**6) + [floor_call(-i) for i in range(1, 51)])
-        app = _measure("app (terminal payment)", meter, workload(unique, 0))
-        floor = _measure("floor (conditional Put)", meter, [floor_call(i) for i in range(app.calls)])
-        bare = _measure("bare 8-item TransactWrite", meter, [bare_tx_call(i) for i in range(app.calls)])
+        app_parts, floor_parts, bare_parts = [], [], []
+        for r in range(rounds):
+            block = workload(unique // rounds, r * unique)
+            app_parts.append(_measure("app (terminal payment)", meter, block))
+            floor_parts.append(_measure("floor (conditional Put)", meter,
+                                        [floor_call(r * n + i) for i in range(len(block))]))
+            bare_parts.append(_measure("bare 8-item TransactWrite", meter,
+                                       [bare_tx_call(r * n + i) for i in range(len(block))]))
+        app, floor, bare = combine(app_parts), combine(floor_parts), combine(bare_parts)
+        app_mem = traced_peak_kib(workload(200, 10**7))
+        floor_mem = traced_peak_kib([floor_call(10**7 + i) for i in range(200)])
     finally:
         meter.uninstall()
         set_container(None)
@@ -213,6 +253,8 @@ def _run(n: int, dup_share: float, kind: str) -> None:
     print(bare.row())
     print(f"throughput ratio app/floor: {app.per_second / floor.per_second:.2f}   "
           f"app/bare transaction: {app.per_second / bare.per_second:.2f}")
+    print(f"peak traced Python memory over 200 calls: app {app_mem:.0f} KiB, floor {floor_mem:.0f} KiB "
+          f"(ratio {app_mem / max(floor_mem, 1):.1f})")
     print(f"app DynamoDB requests by operation: {app.by_operation} "
           f"(a new payment is 1 TransactWriteItems; a duplicate adds the nonce claim and its log entry)")
 

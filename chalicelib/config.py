@@ -41,6 +41,12 @@ class Config:
             if stage != LOCAL_STAGE:
                 raise RuntimeError("YUNDIAN_JWT_SECRET must be set outside the local stage")
             secret = "local-dev-secret-change-me-0123456789"
+        for name in ("YUNDIAN_JWT_SECRET", "ALIPAY_APP_ID", "ALIPAY_PUBLIC_KEY"):
+            if e.get(name, "").startswith("{{resolve:"):
+                # .chalice/config.json holds CloudFormation dynamic references; only a
+                # CloudFormation deployment (chalice package) resolves them.
+                raise RuntimeError(f"{name} is an unresolved CloudFormation reference; deploy with "
+                                   "`chalice package` + CloudFormation or set it in the environment")
         return cls(
             stage=stage,
             jwt_secret=secret,

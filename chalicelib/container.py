@@ -70,11 +70,19 @@ class Container:
     def memberships(self) -> MembershipService:
         return memberships_wiring.build_service(self)
 
+    # -- contests (chalicelib/contests/wiring.py)
+    @cached_property
+    def contests(self) -> Any:
+        from chalicelib.contests.wiring import build_contests
+
+        return build_contests(self)
+
     @cached_property
     def audit_checks(self) -> list[Callable[[], dict[str, Any]]]:
         """Each returns `{"name", "ok", "detail"}`; the areas add theirs."""
         checks: list[Callable[[], dict[str, Any]]] = [*payments_audit.checks(self.payments_repo)]
         checks += memberships_wiring.audit_checks(self)
+        checks.append(lambda: self.contests.audit_check())  # contests
         return checks
 
     @cached_property
@@ -82,6 +90,7 @@ class Container:
         """Scheduled jobs by name; `POST /v1/admin/jobs/{name}` and the schedules run these."""
         jobs: dict[str, Job] = {}
         jobs.update(memberships_wiring.jobs(self))
+        jobs["rank_contests"] = lambda: self.contests.rank_all()  # contests
         return jobs
 
 
@@ -95,6 +104,10 @@ def get_container() -> Container:
         with _lock:
             if _container is None:
                 _container = Container(Config.from_env())
+                from chalicelib import local_runtime
+
+                if local_runtime.wanted(_container):
+                    local_runtime.start(_container)
     return _container
 
 

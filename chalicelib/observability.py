@@ -6,12 +6,16 @@ import uuid
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from chalice.app import ConvertToMiddleware
 
 SERVICE = "yundian"
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace="Yundian", service=SERVICE)
 tracer = Tracer(service=SERVICE)
+
+# X-Ray segment per invocation (a no-op where POWERTOOLS_TRACE_DISABLED, e.g. locally).
+tracing_middleware = ConvertToMiddleware(tracer.capture_lambda_handler(capture_response=False))
 
 _SECRET_HEADERS = {"authorization", "x-yundian-signature"}
 
@@ -34,6 +38,14 @@ def request_log_fields(event: Any) -> dict[str, Any]:
     }
 
 
+def flush_metrics() -> None:
+    """Publish the metrics this invocation added (EMF on stdout); nothing when there are none."""
+    if metrics.metric_set:
+        metrics.flush_metrics()
+    else:
+        metrics.clear_metrics()
+
+
 def http_middleware(event: Any, get_response: Any) -> Any:
     logger.set_correlation_id(correlation_id(event))
     try:
@@ -41,7 +53,7 @@ def http_middleware(event: Any, get_response: Any) -> Any:
         logger.info("request", extra={**request_log_fields(event), "status": response.status_code})
         return response
     finally:
-        metrics.flush_metrics(raise_on_empty_metrics=False)
+        flush_metrics()
         logger.set_correlation_id(None)
 
 
@@ -50,4 +62,4 @@ def job_middleware(event: Any, get_response: Any) -> Any:
     try:
         return get_response(event)
     finally:
-        metrics.flush_metrics(raise_on_empty_metrics=False)
+        flush_metrics()

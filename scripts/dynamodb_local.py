@@ -26,6 +26,20 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def die_with_parent() -> None:
+    """In a child, before exec: on Linux, get SIGTERM when the starting process dies, even by
+    SIGKILL, so no emulator outlives its run. Elsewhere a no-op."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def find_jar() -> Path | None:
     jars = sorted(glob.glob(str(ROOT / JAR_GLOB)))
     return Path(jars[-1]) if jars else None
@@ -94,7 +108,8 @@ def start(port: int | None = None, db_path: str | None = None, log_path: str | N
         else:
             cmd += ["-inMemory"]
         log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
-        proc = subprocess.Popen(cmd, cwd=str(jar.parent), stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=str(jar.parent), stdout=log, stderr=subprocess.STDOUT,
+                                preexec_fn=die_with_parent)  # noqa: PLW1509 - only calls prctl
         handle = LocalDynamo(endpoint, "dynamodb-local", _proc=proc, _log=log if log_path else None)
         try:
             _wait_ready(endpoint, proc)

@@ -93,11 +93,22 @@ class MembershipsByMerchant(GlobalSecondaryIndex["MembershipModel"]):
     starts_at = UTCDateTimeAttribute(range_key=True)
 
 
+class MembershipsByPartner(GlobalSecondaryIndex["MembershipModel"]):
+    """Memberships locked at a partner's merchants by time (contest `new_members`)."""
+
+    class Meta:
+        index_name = "partner_created_index"
+        projection = AllProjection()
+
+    partner_id = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
 class MembershipModel(BaseModel):
     TABLE = "memberships"
 
     class Meta(BaseModel.Meta):
-        pass
+        stream_view_type = "NEW_AND_OLD_IMAGES"  # feeds the contest counters (new_members)
 
     membership_id = UnicodeAttribute(hash_key=True)
     merchant_id = UnicodeAttribute()
@@ -129,6 +140,7 @@ class MembershipModel(BaseModel):
     customer_index = MembershipsByCustomer()
     due_index = MembershipsDue()
     merchant_index = MembershipsByMerchant()
+    partner_index = MembershipsByPartner()
 
 
 class LedgerLine(MapAttribute):  # type: ignore[type-arg]

@@ -73,7 +73,12 @@ class DynamoOnboardingRepository:
 
     def add_partner(self, partner: Partner) -> None:
         item = PartnerModel(partner.partner_id, name=partner.name, created_at=partner.created_at)
-        with_retries(lambda: item.save(condition=PartnerModel.partner_id.does_not_exist()))
+        try:
+            with_retries(lambda: item.save(condition=PartnerModel.partner_id.does_not_exist()))
+        except PutError as e:
+            if error_code(e) == "ConditionalCheckFailedException":
+                raise Conflict("partner exists", code="partner_exists") from e
+            raise
 
     def get_partner(self, partner_id: str) -> Partner | None:
         try:
@@ -140,7 +145,12 @@ class DynamoOnboardingRepository:
             store_id=terminal.store_id, kind=terminal.kind, secret=terminal.secret,
             created_at=terminal.created_at,
         )
-        with_retries(lambda: item.save(condition=TerminalModel.terminal_id.does_not_exist()))
+        try:
+            with_retries(lambda: item.save(condition=TerminalModel.terminal_id.does_not_exist()))
+        except PutError as e:
+            if error_code(e) == "ConditionalCheckFailedException":
+                raise Conflict("terminal exists", code="terminal_exists") from e
+            raise
 
     def get_terminal(self, terminal_id: str) -> Terminal | None:
         try:
@@ -189,7 +199,7 @@ class InMemoryOnboardingRepository:
     def add_partner(self, partner: Partner) -> None:
         with self._lock:
             if partner.partner_id in self.partners:
-                raise Conflict("partner exists")
+                raise Conflict("partner exists", code="partner_exists")
             self.partners[partner.partner_id] = partner
 
     def get_partner(self, partner_id: str) -> Partner | None:
@@ -225,7 +235,10 @@ class InMemoryOnboardingRepository:
         return sorted((s for s in self.stores.values() if s.merchant_id == merchant_id), key=lambda s: s.store_id)
 
     def add_terminal(self, terminal: Terminal) -> None:
-        self.terminals[terminal.terminal_id] = terminal
+        with self._lock:
+            if terminal.terminal_id in self.terminals:
+                raise Conflict("terminal exists", code="terminal_exists")
+            self.terminals[terminal.terminal_id] = terminal
 
     def get_terminal(self, terminal_id: str) -> Terminal | None:
         return self.terminals.get(terminal_id)
@@ -239,6 +252,8 @@ class InMemoryOnboardingRepository:
 
     def claim_nonce(self, terminal_id: str, nonce: str, now: datetime, ttl_seconds: int) -> bool:
         key = nonce_key(terminal_id, nonce)
+        # Like the TTLAttribute of the real table: whole seconds.
+        now = now.replace(microsecond=0)
         with self._lock:
             exp = self.guards.get(key)
             if key in self.guards and exp is not None and exp >= now:

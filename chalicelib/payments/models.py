@@ -40,6 +40,18 @@ class PaymentsByBuyer(GlobalSecondaryIndex["PaymentModel"]):
     paid_at = UTCDateTimeAttribute(range_key=True)
 
 
+class PaymentsByMerchant(GlobalSecondaryIndex["PaymentModel"]):
+    """A merchant's payments and refunds by the payment's time (contest settlement and audit;
+    refund items carry their payment's `paid_at`, so both kinds are indexed)."""
+
+    class Meta:
+        index_name = "merchant_paid_index"
+        projection = AllProjection()
+
+    merchant_id = UnicodeAttribute(hash_key=True)
+    paid_at = UTCDateTimeAttribute(range_key=True)
+
+
 class PaymentModel(BaseModel):
     TABLE = "payments"
 
@@ -72,6 +84,7 @@ class PaymentModel(BaseModel):
     recorded_at = UTCDateTimeAttribute()
 
     buyer_index = PaymentsByBuyer()
+    merchant_paid_index = PaymentsByMerchant()
 
 
 class RefundModel(BaseModel):

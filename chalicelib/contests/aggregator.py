@@ -1,0 +1,219 @@
+"""Stream-fed contest counters: the write path that scales.
+
+Each payment image from the payments table's stream (and each new membership from the
+memberships table's stream) is folded, per open contest, into small versioned state rows and
+write-sharded counters, in ONE DynamoDB transaction per (record, contest):
+
+- the (contest, merchant, buyer, business day) bucket keeps the earliest `cap` qualifying
+  payments; a late, earlier payment displaces the latest one (its counts and GMV move out);
+- the (contest, merchant) row keeps the merchant's first counted payment ever (seeded from the
+  recorded payments the first time it is needed, so history before the contest counts);
+- the (contest, round, merchant) row counts counted payments (for `active_merchants`);
+- the counters (contest, round, partner, shard) get ADD deltas; shard = crc32(merchant) % shards.
+
+Every state row carries a version and is written on condition that it has not moved since it
+was read (optimistic concurrency; conflicts re-read and retry). A redelivered record finds its
+payment already in the bucket (or already displaced) and changes nothing, so Lambda retries and
+duplicate records never double count.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from datetime import datetime, tzinfo
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer
+from pynamodb.attributes import UTCDateTimeAttribute
+
+from chalicelib.contests.domain import (
+    Contest,
+    MembershipFact,
+    PaymentFact,
+    Slot,
+    apply_to_bucket,
+    bucket_span,
+    business_day,
+    first_transition,
+    shard_of,
+)
+from chalicelib.contests.repository import Commit, CounterKey, Put, StateStore
+from chalicelib.errors import StorageUnavailable
+
+Seeder = Callable[[str, int], PaymentFact | None]  # (merchant_id, min_fen) -> earliest qualifying
+Registrar = Callable[[str, int, str, int], None]  # (contest_id, round, partner_id, shard)
+
+_DT = UTCDateTimeAttribute()
+_TD = TypeDeserializer()
+MAX_ATTEMPTS = 25
+
+
+def _ts(dt: datetime) -> str:
+    return _DT.serialize(dt)
+
+
+def _dt(s: str) -> datetime:
+    return _DT.deserialize(s)
+
+
+def _slot_doc(s: Slot) -> dict[str, Any]:
+    return {"o": s.out_trade_no, "t": _ts(s.paid_at), "a": s.amount_fen, "r": s.refunded_fen}
+
+
+def _slot(d: dict[str, Any]) -> Slot:
+    return Slot(str(d["o"]), _dt(d["t"]), int(d["a"]), int(d.get("r", 0)))
+
+
+class ContestAggregator:
+    def __init__(self, store: StateStore, tz: tzinfo, shards: int, seed_first: Seeder | None = None,
+                 register: Registrar | None = None) -> None:
+        self.store = store
+        self.tz = tz
+        self.shards = shards
+        self._seed = seed_first or (lambda merchant_id, min_fen: None)
+        self._register = register
+        self._registered: set[tuple[str, int, str, int]] = set()
+
+    # ---------------------------------------------------------------- payments
+
+    def apply_payment(self, p: PaymentFact, contests: Iterable[Contest]) -> None:
+        for contest in contests:
+            self._retry(lambda c=contest: self._payment_once(c, p))
+
+    def _payment_once(self, c: Contest, p: PaymentFact) -> bool:
+        rules = c.rules
+        if p.amount_fen < rules.min_payment_fen:
+            return True  # takes no slot and can never be a first counted payment
+        lo, hi = bucket_span(c, self.tz)
+        bkey = (f"B#{c.contest_id}#{p.merchant_id}#{p.buyer_id}#{business_day(p.paid_at, self.tz)}"
+                if lo <= p.paid_at < hi else None)
+        fkey = f"F#{c.contest_id}#{p.merchant_id}" if p.paid_at < c.ends_at else None
+        if bkey is None and fkey is None:
+            return True
+        rows = self.store.read(k for k in (bkey, fkey) if k)
+        commit = Commit()
+        key = CounterKey(c.contest_id, 0, p.partner_id, shard_of(p.merchant_id, self.shards))
+
+        def counter(round_no: int | None, name: str, delta: int) -> None:
+            if round_no is not None:
+                commit.add(CounterKey(key.contest_id, round_no, key.partner_id, key.shard), name, delta)
+
+        per_round: dict[int, int] = defaultdict(int)  # this merchant's counted payments per round
+        if bkey is not None:
+            row = rows.get(bkey)
+            slots = [_slot(d) for d in (row.data.get("slots", []) if row else [])]
+            change = apply_to_bucket(slots, Slot(p.out_trade_no, p.paid_at, p.amount_fen, p.refunded_fen),
+                                     rules.cap)
+            if change.changed:
+                commit.puts.append(Put(bkey, row.version if row else None,
+                                       {"slots": [_slot_doc(s) for s in change.slots]}))
+                if change.added is not None:
+                    r = c.round_of(change.added.paid_at)
+                    counter(r, "counted_payments", 1)
+                    counter(r, "gmv_fen", change.added.net_fen)
+                    if r is not None:
+                        per_round[r] += 1
+                if change.removed is not None:
+                    r = c.round_of(change.removed.paid_at)
+                    counter(r, "counted_payments", -1)
+                    counter(r, "gmv_fen", -change.removed.net_fen)
+                    if r is not None:
+                        per_round[r] -= 1
+                if change.refund_of is not None:
+                    counter(c.round_of(change.refund_of.paid_at), "gmv_fen", -change.refund_delta_fen)
+        if fkey is not None:
+            row = rows.get(fkey)
+            current = (_dt(row.data["t"]), str(row.data["o"])) if row else None
+            incoming = p.order
+            if row is None:
+                seed = self._seed(p.merchant_id, rules.min_payment_fen)
+                if seed is not None and seed.order < incoming:
+                    incoming = seed.order
+            new = first_transition(current, incoming)
+            if new is not None:
+                commit.puts.append(Put(fkey, row.version if row else None, {"t": _ts(new[0]), "o": new[1]}))
+                if current is not None:
+                    counter(c.round_of(current[0]), "merchants_onboarded", -1)
+                counter(c.round_of(new[0]), "merchants_onboarded", 1)
+        moved = {r: d for r, d in per_round.items() if d}
+        if moved:
+            mkeys = {r: f"M#{c.contest_id}#{r}#{p.merchant_id}" for r in moved}
+            mrows = self.store.read(mkeys.values())
+            need = rules.active_merchant_min_payments
+            for r, d in moved.items():
+                mrow = mrows.get(mkeys[r])
+                old = int(mrow.data.get("n", 0)) if mrow else 0
+                commit.puts.append(Put(mkeys[r], mrow.version if mrow else None, {"n": old + d}))
+                counter(r, "active_merchants", int(old + d >= need) - int(old >= need))
+        if commit.empty:
+            return True
+        self._ensure_registered(commit)
+        return self.store.commit(commit)
+
+    # ---------------------------------------------------------------- memberships
+
+    def apply_membership(self, m: MembershipFact, contests: Iterable[Contest]) -> None:
+        for contest in contests:
+            self._retry(lambda c=contest: self._membership_once(c, m))
+
+    def _membership_once(self, c: Contest, m: MembershipFact) -> bool:
+        r = c.round_of(m.created_at)
+        if r is None:
+            return True
+        gkey = f"G#{c.contest_id}#{m.membership_id}"
+        if self.store.read([gkey]):
+            return True  # already counted
+        commit = Commit(puts=[Put(gkey, None, {})])
+        commit.add(CounterKey(c.contest_id, r, m.partner_id, shard_of(m.merchant_id, self.shards)),
+                   "new_members", 1)
+        self._ensure_registered(commit)
+        return self.store.commit(commit)
+
+    # ---------------------------------------------------------------- plumbing
+
+    def _ensure_registered(self, commit: Commit) -> None:
+        """Record (once per process) which counter shards a round has, before they exist, so the
+        ranking job reads only the shards of partners with activity."""
+        if self._register is None:
+            return
+        for key in commit.adds:
+            ident = (key.contest_id, key.round, key.partner_id, key.shard)
+            if ident not in self._registered:
+                self._register(*ident)
+                self._registered.add(ident)
+
+    @staticmethod
+    def _retry(attempt: Callable[[], bool]) -> None:
+        for i in range(MAX_ATTEMPTS):
+            if attempt():
+                return
+            time.sleep(min(0.001 * (2 ** min(i, 6)), 0.05))
+        raise StorageUnavailable("contest state kept moving; the stream batch will be retried")
+
+
+# ---------------------------------------------------------------- stream records
+
+
+def image(record: dict[str, Any], which: str = "NewImage") -> dict[str, Any] | None:
+    raw = (record.get("dynamodb") or {}).get(which)
+    if not raw:
+        return None
+    return {k: _TD.deserialize(v) for k, v in raw.items()}
+
+
+def payment_fact(img: dict[str, Any]) -> PaymentFact | None:
+    """A payment fact from a payments-table image (None for refund items and other kinds)."""
+    if img.get("sk") != "PAY":
+        return None
+    return PaymentFact(str(img["merchant_id"]), str(img["partner_id"]), str(img["out_trade_no"]),
+                       str(img["buyer_id"]), int(img["amount_fen"]), _dt(str(img["paid_at"])),
+                       int(img.get("refunded_fen", 0) or 0))
+
+
+def membership_fact(img: dict[str, Any]) -> MembershipFact | None:
+    if "membership_id" not in img or "sk" in img:
+        return None
+    return MembershipFact(str(img["membership_id"]), str(img["merchant_id"]), str(img["partner_id"]),
+                          _dt(str(img["created_at"])))

@@ -1,0 +1,346 @@
+"""The partner contest, as plain data and pure rules (no AWS).
+
+This module is the reference definition of the contest metrics. Settlement, the audit check
+and the tests all compute with it; the stream-fed counters (`chalicelib.contests.aggregator`)
+use `apply_to_bucket` and `first_transition` from here, so both paths share one rule set.
+
+Counted payments: amount ≥ `min_payment_fen`; per (merchant, buyer, business day in the
+configured time zone) only the earliest `cap` qualifying payments count (ties by
+`out_trade_no`); payments below the minimum take no slot.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time, timedelta, tzinfo
+from decimal import Decimal
+from typing import Any
+
+METRIC_NAMES = ("merchants_onboarded", "active_merchants", "gmv_yuan", "new_members")
+
+
+@dataclass(frozen=True)
+class Rules:
+    active_merchant_min_payments: int = 10
+    min_payment_fen: int = 100
+    max_counted_payments_per_buyer_per_merchant_per_day: int = 3
+
+    @property
+    def cap(self) -> int:
+        return self.max_counted_payments_per_buyer_per_merchant_per_day
+
+
+@dataclass(frozen=True)
+class Weights:
+    merchants_onboarded: Decimal = Decimal(0)
+    active_merchants: Decimal = Decimal(0)
+    gmv_yuan: Decimal = Decimal(0)
+    new_members: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True)
+class Prize:
+    rank_from: int
+    rank_to: int
+    prize: Any
+
+
+@dataclass(frozen=True)
+class RoundWindow:
+    round: int
+    starts_at: datetime
+    ends_at: datetime
+
+    def holds(self, t: datetime) -> bool:
+        return self.starts_at <= t < self.ends_at
+
+
+@dataclass(frozen=True)
+class Contest:
+    contest_id: str
+    name: str
+    starts_at: datetime
+    round_days: int
+    rounds: int
+    weights: Weights
+    rules: Rules = field(default_factory=Rules)
+    prizes: tuple[Prize, ...] = ()
+    created_at: datetime | None = None
+    created_by: str | None = None
+
+    def window(self, n: int) -> RoundWindow:
+        if not 1 <= n <= self.rounds:
+            raise ValueError(f"round {n} outside 1..{self.rounds}")
+        span = timedelta(days=self.round_days)
+        return RoundWindow(n, self.starts_at + (n - 1) * span, self.starts_at + n * span)
+
+    def windows(self) -> list[RoundWindow]:
+        return [self.window(n) for n in range(1, self.rounds + 1)]
+
+    @property
+    def ends_at(self) -> datetime:
+        return self.starts_at + timedelta(days=self.round_days * self.rounds)
+
+    def round_of(self, t: datetime) -> int | None:
+        if t < self.starts_at or t >= self.ends_at:
+            return None
+        return int((t - self.starts_at) // timedelta(days=self.round_days)) + 1
+
+
+@dataclass(frozen=True)
+class PaymentFact:
+    """A recorded payment, with the total refunded so far."""
+
+    merchant_id: str
+    partner_id: str
+    out_trade_no: str
+    buyer_id: str
+    amount_fen: int
+    paid_at: datetime
+    refunded_fen: int = 0
+
+    @property
+    def order(self) -> tuple[datetime, str]:
+        return (self.paid_at, self.out_trade_no)
+
+    @property
+    def net_fen(self) -> int:
+        return self.amount_fen - min(max(self.refunded_fen, 0), self.amount_fen)
+
+
+@dataclass(frozen=True)
+class MembershipFact:
+    membership_id: str
+    merchant_id: str
+    partner_id: str
+    created_at: datetime
+
+
+@dataclass
+class Metrics:
+    merchants_onboarded: int = 0
+    active_merchants: int = 0
+    gmv_fen: int = 0
+    new_members: int = 0
+    counted_payments: int = 0
+
+    @property
+    def gmv_yuan(self) -> Decimal:
+        return Decimal(self.gmv_fen) / 100
+
+    @property
+    def has_activity(self) -> bool:
+        return self.counted_payments > 0 or self.new_members > 0 or self.merchants_onboarded > 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "merchants_onboarded": self.merchants_onboarded,
+            "active_merchants": self.active_merchants,
+            "gmv_yuan": number(self.gmv_yuan),
+            "new_members": self.new_members,
+            "gmv_fen": self.gmv_fen,
+            "counted_payments": self.counted_payments,
+        }
+
+    def key(self) -> tuple[int, int, int, int, int]:
+        return (self.merchants_onboarded, self.active_merchants, self.gmv_fen, self.new_members,
+                self.counted_payments)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Metrics:
+        return cls(int(d.get("merchants_onboarded", 0)), int(d.get("active_merchants", 0)),
+                   int(d.get("gmv_fen", 0)), int(d.get("new_members", 0)), int(d.get("counted_payments", 0)))
+
+
+@dataclass(frozen=True)
+class Entry:
+    rank: int
+    partner_id: str
+    name: str
+    score: Decimal
+    metrics: Metrics
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"rank": self.rank, "partner_id": self.partner_id, "name": self.name,
+                "score": number(self.score), "metrics": self.metrics.as_dict()}
+
+
+def number(d: Decimal) -> int | float:
+    """A Decimal as a JSON number: an int when integral."""
+    return int(d) if d == d.to_integral_value() else float(d)
+
+
+# ------------------------------------------------------------------ counted payments
+
+
+def business_day(t: datetime, tz: tzinfo) -> date:
+    return t.astimezone(tz).date()
+
+
+def day_start(d: date, tz: tzinfo) -> datetime:
+    return datetime.combine(d, time(0), tzinfo=tz)
+
+
+def bucket_span(contest: Contest, tz: tzinfo) -> tuple[datetime, datetime]:
+    """The times whose per-day cap can matter to the contest: whole business days overlapping it."""
+    first = day_start(business_day(contest.starts_at, tz), tz)
+    last = day_start(business_day(contest.ends_at, tz) + timedelta(days=1), tz)
+    return first, last
+
+
+def unique(payments: Iterable[PaymentFact]) -> list[PaymentFact]:
+    """One fact per payment (merchant, out_trade_no); a repeated fact keeps the largest refund."""
+    seen: dict[tuple[str, str], PaymentFact] = {}
+    for p in payments:
+        key = (p.merchant_id, p.out_trade_no)
+        old = seen.get(key)
+        if old is None or p.refunded_fen > old.refunded_fen:
+            seen[key] = p
+    return list(seen.values())
+
+
+def counted_payments(payments: Iterable[PaymentFact], rules: Rules, tz: tzinfo) -> list[PaymentFact]:
+    """The payments that count: above the minimum and within the per-buyer-per-day cap."""
+    buckets: dict[tuple[str, str, date], list[PaymentFact]] = defaultdict(list)
+    for p in unique(payments):
+        if p.amount_fen >= rules.min_payment_fen:
+            buckets[(p.merchant_id, p.buyer_id, business_day(p.paid_at, tz))].append(p)
+    out: list[PaymentFact] = []
+    for group in buckets.values():
+        out.extend(sorted(group, key=lambda p: p.order)[: rules.cap])
+    return sorted(out, key=lambda p: (p.merchant_id, p.order))
+
+
+def first_counted(payments: Iterable[PaymentFact], rules: Rules) -> dict[str, PaymentFact]:
+    """Each merchant's first counted payment ever: its earliest qualifying payment (with a cap of
+    at least 1, the earliest qualifying payment of a day always takes that day's first slot)."""
+    firsts: dict[str, PaymentFact] = {}
+    for p in payments:
+        if p.amount_fen < rules.min_payment_fen:
+            continue
+        old = firsts.get(p.merchant_id)
+        if old is None or p.order < old.order:
+            firsts[p.merchant_id] = p
+    return firsts
+
+
+def round_metrics(contest: Contest, round_no: int, payments: Iterable[PaymentFact],
+                  memberships: Iterable[MembershipFact], tz: tzinfo) -> dict[str, Metrics]:
+    """Metrics per partner in one round. `payments` must hold, per merchant, every payment of the
+    business days overlapping the round and at least its earliest qualifying payment before them."""
+    w = contest.window(round_no)
+    facts = unique(payments)
+    out: dict[str, Metrics] = defaultdict(Metrics)
+    per_merchant: dict[tuple[str, str], int] = defaultdict(int)
+    for p in counted_payments(facts, contest.rules, tz):
+        if w.holds(p.paid_at):
+            m = out[p.partner_id]
+            m.counted_payments += 1
+            m.gmv_fen += p.net_fen
+            per_merchant[(p.partner_id, p.merchant_id)] += 1
+    for (partner_id, _), n in per_merchant.items():
+        if n >= contest.rules.active_merchant_min_payments:
+            out[partner_id].active_merchants += 1
+    for p in first_counted(facts, contest.rules).values():
+        if w.holds(p.paid_at):
+            out[p.partner_id].merchants_onboarded += 1
+    seen: set[str] = set()
+    for ms in memberships:
+        if ms.membership_id not in seen and w.holds(ms.created_at):
+            seen.add(ms.membership_id)
+            out[ms.partner_id].new_members += 1
+    return dict(out)
+
+
+# ------------------------------------------------------------------ score and ranking
+
+
+def score(weights: Weights, m: Metrics) -> Decimal:
+    return (weights.merchants_onboarded * m.merchants_onboarded + weights.active_merchants * m.active_merchants
+            + weights.gmv_yuan * m.gmv_yuan + weights.new_members * m.new_members)
+
+
+def rank(contest: Contest, metrics: dict[str, Metrics], names: dict[str, str]) -> list[Entry]:
+    """The board: partners with activity, by score, then higher GMV, then partner id ascending."""
+    rows = [(pid, m, score(contest.weights, m)) for pid, m in metrics.items() if m.has_activity]
+    rows.sort(key=lambda r: (-r[2], -r[1].gmv_fen, r[0]))
+    return [Entry(i, pid, names.get(pid, pid), s, m) for i, (pid, m, s) in enumerate(rows, start=1)]
+
+
+def winners(entries: Sequence[Entry], prizes: Sequence[Prize]) -> list[dict[str, Any]]:
+    out = []
+    for e in entries:
+        for prize in prizes:
+            if prize.rank_from <= e.rank <= prize.rank_to:
+                out.append({"rank": e.rank, "partner_id": e.partner_id, "prize": prize.prize})
+                break
+    return out
+
+
+# ------------------------------------------------------------------ incremental rules (stream path)
+
+
+@dataclass(frozen=True)
+class Slot:
+    """A payment kept in a (merchant, buyer, day) bucket."""
+
+    out_trade_no: str
+    paid_at: datetime
+    amount_fen: int
+    refunded_fen: int = 0
+
+    @property
+    def order(self) -> tuple[datetime, str]:
+        return (self.paid_at, self.out_trade_no)
+
+    @property
+    def net_fen(self) -> int:
+        return self.amount_fen - min(max(self.refunded_fen, 0), self.amount_fen)
+
+
+@dataclass(frozen=True)
+class BucketChange:
+    slots: tuple[Slot, ...]
+    added: Slot | None = None  # newly counted
+    removed: Slot | None = None  # displaced from the cap by an earlier payment
+    refund_of: Slot | None = None  # a kept payment whose refunded total grew
+    refund_delta_fen: int = 0  # how much its net amount fell
+
+    @property
+    def changed(self) -> bool:
+        return self.added is not None or self.refund_delta_fen != 0
+
+
+def apply_to_bucket(slots: Sequence[Slot], incoming: Slot, cap: int) -> BucketChange:
+    """Fold one (possibly repeated, possibly late) qualifying payment into a bucket that keeps
+    the earliest `cap` of them. Idempotent: the same fact twice changes nothing the second time;
+    refunds only grow, so an older image never undoes a newer one."""
+    kept = list(slots)
+    for i, s in enumerate(kept):
+        if s.out_trade_no == incoming.out_trade_no:
+            if incoming.refunded_fen > s.refunded_fen:
+                grown = replace(s, refunded_fen=incoming.refunded_fen)
+                kept[i] = grown
+                return BucketChange(tuple(kept), refund_of=grown, refund_delta_fen=s.net_fen - grown.net_fen)
+            return BucketChange(tuple(kept))
+    candidate = sorted([*kept, incoming], key=lambda s: s.order)
+    if incoming not in candidate[:cap]:
+        return BucketChange(tuple(kept))  # later than a full bucket (or already displaced)
+    removed = candidate[cap] if len(candidate) > cap else None
+    return BucketChange(tuple(candidate[:cap]), added=incoming, removed=removed)
+
+
+def first_transition(current: tuple[datetime, str] | None,
+                     incoming: tuple[datetime, str]) -> tuple[datetime, str] | None:
+    """The merchant's new first counted payment if `incoming` precedes `current`, else None."""
+    if current is None or incoming < current:
+        return incoming
+    return None
+
+
+def shard_of(merchant_id: str, shards: int) -> int:
+    """Counter shard of a merchant: spreads a large partner's writes over `shards` items."""
+    return zlib.crc32(merchant_id.encode()) % shards

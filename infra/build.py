@@ -1,0 +1,227 @@
+"""Generate the deployment's DynamoDB tables and the Lambda role's policy from the PynamoDB
+models (`chalicelib.tables.ALL_MODELS`), the single definition of tables, keys, indexes,
+streams and TTL attributes.
+
+    python -m infra.build           # (re)write infra/resources.json and .chalice/policy-<stage>.json
+    python -m infra.build --check   # exit 1 if the committed files differ from the models
+
+`infra/resources.json` is a CloudFormation fragment merged into Chalice's SAM output:
+`chalice package --stage dev --merge-template infra/resources.json build/`. Table names are
+`yundian-<Stage>-<table>`, the same names `Config.table_name` gives the functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from pynamodb.attributes import TTLAttribute  # noqa: E402
+
+from chalicelib.storage import BaseModel  # noqa: E402
+from chalicelib.tables import ALL_MODELS  # noqa: E402
+
+APP = "yundian"
+RESOURCES = ROOT / "infra" / "resources.json"
+CHALICE_DIR = ROOT / ".chalice"
+DEPLOYED_STAGES = ("dev", "prod")
+PROTECTED_STAGE = "prod"  # tables with deletion protection
+
+# Every DynamoDB action the repositories use (PynamoDB and TransactWrite/TransactGet, whose
+# permissions are those of the per-item actions), and nothing that changes a table's shape.
+DATA_ACTIONS = [
+    "dynamodb:BatchGetItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+    "dynamodb:UpdateItem",
+]
+STREAM_ACTIONS = [
+    "dynamodb:DescribeStream",
+    "dynamodb:GetRecords",
+    "dynamodb:GetShardIterator",
+    "dynamodb:ListStreams",
+]
+
+REGENERATE = "make infra"
+
+
+def logical_id(table: str) -> str:
+    return "".join(part.capitalize() for part in table.replace("-", "_").split("_")) + "Table"
+
+
+def _keys(key_schema: Iterable[dict[str, str]]) -> list[dict[str, str]]:
+    # CloudFormation wants HASH before RANGE.
+    return sorted(({"AttributeName": k["AttributeName"], "KeyType": k["KeyType"]} for k in key_schema),
+                  key=lambda k: k["KeyType"] != "HASH")
+
+
+def _ttl_attribute(model: type[BaseModel]) -> str | None:
+    names = [a.attr_name for a in model.get_attributes().values() if isinstance(a, TTLAttribute)]
+    if len(names) > 1:
+        raise ValueError(f"{model.__name__} has more than one TTLAttribute: {names}")
+    return names[0] if names else None
+
+
+def _index_shapes(model: type[BaseModel]) -> dict[str, list[dict[str, str]]]:
+    return {g["index_name"]: _keys(g["key_schema"]) for g in model._get_schema()["global_secondary_indexes"]}
+
+
+def _indexes_repeat_owner(model: type[BaseModel], owner: type[BaseModel]) -> bool:
+    """A model sharing a table may query the owner's indexes, declared with the same keys."""
+    owned = _index_shapes(owner)
+    return all(owned.get(name) == keys for name, keys in _index_shapes(model).items())
+
+
+def tables(models: Iterable[type[BaseModel]]) -> dict[str, type[BaseModel]]:
+    """The owning model of each table; models that share a table must agree with its owner."""
+    models = list(models)
+    owners = {m.TABLE: m for m in models if m.OWNS_TABLE}
+    for m in models:
+        if not m.TABLE:
+            raise ValueError(f"{m.__name__} has no TABLE")
+        owner = owners.get(m.TABLE)
+        if owner is None:
+            raise ValueError(f"table {m.TABLE!r} has no owning model (OWNS_TABLE=True)")
+        if m is owner:
+            continue
+        if _keys(m._get_schema()["key_schema"]) != _keys(owner._get_schema()["key_schema"]):
+            raise ValueError(f"{m.__name__} and {owner.__name__} share {m.TABLE!r} with different keys")
+        if not _indexes_repeat_owner(m, owner) or _ttl_attribute(m) not in (None, _ttl_attribute(owner)) or \
+                getattr(m.Meta, "stream_view_type", None) not in (None, getattr(owner.Meta, "stream_view_type", None)):
+            raise ValueError(f"{m.__name__} shares {m.TABLE!r}: declare indexes, TTL and streams on "
+                             f"{owner.__name__}, the owning model (a sharing model may only repeat them)")
+    return dict(sorted(owners.items()))
+
+
+def table_resource(model: type[BaseModel]) -> dict[str, Any]:
+    schema = model._get_schema()
+    attrs: dict[str, str] = {}
+    for a in schema["attribute_definitions"]:
+        attrs[a["AttributeName"]] = a["AttributeType"]
+    gsis = []
+    for gsi in sorted(schema["global_secondary_indexes"], key=lambda g: g["index_name"]):
+        for a in gsi["attribute_definitions"]:
+            attrs[a["AttributeName"]] = a["AttributeType"]
+        gsis.append({"IndexName": gsi["index_name"], "KeySchema": _keys(gsi["key_schema"]),
+                     "Projection": dict(gsi["projection"])})
+    if schema["local_secondary_indexes"]:
+        raise ValueError(f"{model.__name__}: local secondary indexes are not supported by infra/build.py")
+    props: dict[str, Any] = {
+        "TableName": {"Fn::Sub": f"{APP}-${{Stage}}-{model.TABLE}"},
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{"AttributeName": n, "AttributeType": t} for n, t in sorted(attrs.items())],
+        "KeySchema": _keys(schema["key_schema"]),
+    }
+    if gsis:
+        props["GlobalSecondaryIndexes"] = gsis
+    stream = getattr(model.Meta, "stream_view_type", None)
+    if stream:
+        props["StreamSpecification"] = {"StreamViewType": stream}
+    ttl = _ttl_attribute(model)
+    if ttl:
+        props["TimeToLiveSpecification"] = {"AttributeName": ttl, "Enabled": True}
+    props["PointInTimeRecoverySpecification"] = {"PointInTimeRecoveryEnabled": True}
+    props["DeletionProtectionEnabled"] = {"Fn::If": ["ProtectedStage", True, False]}
+    props["Tags"] = [{"Key": "app", "Value": APP}, {"Key": "stage", "Value": {"Ref": "Stage"}},
+                     {"Key": "table", "Value": model.TABLE}]
+    return {"Type": "AWS::DynamoDB::Table", "Properties": props}
+
+
+def resources_template(models: Iterable[type[BaseModel]] = ALL_MODELS) -> dict[str, Any]:
+    """The CloudFormation fragment merged into `chalice package` output."""
+    owners = tables(models)
+    resources = {logical_id(name): table_resource(model) for name, model in owners.items()}
+    outputs = {f"{logical_id(name)}Name": {"Value": {"Ref": logical_id(name)}} for name in owners}
+    for name, model in owners.items():
+        if getattr(model.Meta, "stream_view_type", None):
+            outputs[f"{logical_id(name)}StreamArn"] = {"Value": {"Fn::GetAtt": [logical_id(name), "StreamArn"]}}
+    # Stream-triggered functions: point chalice's placeholder ARNs at the tables' streams.
+    from chalicelib.contests.wiring import merge_template_fragment
+
+    for function_id, patch in merge_template_fragment(logical_id)["Resources"].items():
+        resources[function_id] = patch
+    return {
+        "Description": f"{APP}: generated by infra/build.py from chalicelib/tables.py - regenerate with "
+                       f"`{REGENERATE}`, do not edit by hand",
+        "Parameters": {
+            "Stage": {
+                "Type": "String",
+                "Default": "dev",
+                "AllowedValues": list(DEPLOYED_STAGES),
+                "Description": "Must equal the stage given to `chalice package --stage` (table names "
+                               "yundian-<Stage>-*, which the functions and their policy use).",
+            },
+        },
+        "Conditions": {"ProtectedStage": {"Fn::Equals": [{"Ref": "Stage"}, PROTECTED_STAGE]}},
+        "Resources": resources,
+        "Outputs": outputs,
+    }
+
+
+def policy(stage: str) -> dict[str, Any]:
+    """Least privilege for the Lambda role of a stage: data actions on this stage's tables,
+    their indexes and streams; logs of this app's functions; X-Ray segments."""
+    table = f"arn:aws:dynamodb:*:*:table/{APP}-{stage}-*"
+    fn_logs = f"arn:aws:logs:*:*:log-group:/aws/lambda/{APP}-{stage}"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "TableData", "Effect": "Allow", "Action": DATA_ACTIONS,
+             "Resource": [table, f"{table}/index/*"]},
+            {"Sid": "TableStreams", "Effect": "Allow", "Action": STREAM_ACTIONS,
+             "Resource": [f"{table}/stream/*"]},
+            {"Sid": "Logs", "Effect": "Allow",
+             "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+             "Resource": [fn_logs, f"{fn_logs}:*", f"{fn_logs}-*", f"{fn_logs}-*:*"]},
+            {"Sid": "Tracing", "Effect": "Allow",
+             "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "Resource": "*"},
+        ],
+    }
+
+
+def render(doc: dict[str, Any]) -> str:
+    return json.dumps(doc, indent=2, sort_keys=False) + "\n"
+
+
+def outputs() -> dict[Path, str]:
+    files = {RESOURCES: render(resources_template())}
+    for stage in DEPLOYED_STAGES:
+        files[CHALICE_DIR / f"policy-{stage}.json"] = render(policy(stage))
+    return files
+
+
+def stale_files() -> list[Path]:
+    """Generated files that differ from what the models say now."""
+    return [p for p, text in outputs().items() if not p.exists() or p.read_text() != text]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="fail if the generated files are stale")
+    args = parser.parse_args(argv)
+    if args.check:
+        stale = stale_files()
+        for p in stale:
+            print(f"stale: {p.relative_to(ROOT)} (run `{REGENERATE}`)", file=sys.stderr)
+        return 1 if stale else 0
+    for path, text in outputs().items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        print(f"wrote {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,191 @@
+"""`make run`: the whole backend on this machine.
+
+1. DynamoDB Local (AWS's emulator, from the npm package) with its data in `.dynamodb/`, so data
+   survives a restart; moto's server, loudly, where Java is missing.
+2. The tables (from `chalicelib.tables.ALL_MODELS`) and the demo data (`scripts/demo.py`).
+3. Ready-to-paste curl examples, then `chalice local --stage local` on 127.0.0.1:$YUNDIAN_PORT.
+
+Ctrl-C (SIGINT) or SIGTERM stops everything it started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from scripts.dynamodb_local import LocalDynamo, die_with_parent, free_port, start  # noqa: E402
+
+DATA_DIR = ROOT / ".dynamodb"
+DEMO_FILE = DATA_DIR / "demo.json"
+STAGE = "local"
+
+
+class Stop(Exception):
+    """SIGTERM: leave through the same clean-up as Ctrl-C."""
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise Stop()
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+def stage_environment(endpoint: str) -> dict[str, str]:
+    """The environment `chalice local` will run with: ours plus the stage's config, which wins."""
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    env = dict(os.environ)
+    env.update({
+        "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
+        # never real AWS from a local run
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1",
+    })
+    # the server process also stands in for the stream event sources and the schedules
+    env["YUNDIAN_LOCAL_BACKGROUND"] = "1"
+    env.pop("AWS_SESSION_TOKEN", None)
+    env.pop("AWS_PROFILE", None)
+    env.update(config.get("environment_variables", {}))
+    env.update(config["stages"][STAGE].get("environment_variables", {}))
+    return env
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"chalice local exited with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:  # noqa: S310 - our own local server
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"chalice local did not answer {url} within {timeout:.0f}s")
+
+
+def banner(base: str, demo: dict[str, Any], tokens: dict[str, str], created: bool, db_kind: str,
+           endpoint: str) -> str:
+    m1, m2 = demo["merchants"][0], demo["merchants"][1]
+    t1 = m1["terminals"][0]
+    store = m1["stores"][0]["store_id"]
+    port_env = "" if base.endswith(":8000") else f"YUNDIAN_PORT={base.rsplit(':', 1)[1]} "
+    j = "-H 'Content-Type: application/json'"
+    lines = [
+        "",
+        "=" * 78,
+        f"yundian is serving on {base}  (stage local, {db_kind} at {endpoint}, data in .dynamodb/)",
+        f"demo data {'created' if created else 'reused'}: partner {demo['partner_id']}, merchants "
+        f"{m1['merchant_id']} and {m2['merchant_id']}",
+        "",
+        "Tokens (local only, valid 1 year, signed with the local YUNDIAN_JWT_SECRET):",
+        f"  admin:    {tokens['admin']}",
+        f"  partner:  {tokens['partner']}",
+        f"  merchant: {tokens['merchant']}",
+        "",
+        f"Demo terminal (store {t1['store_id']}): id {t1['terminal_id']}  secret {t1['secret']}",
+        "",
+        "Try:",
+        f"  curl -s {base}/v1/stores/{store}",
+        f"  curl -s -X POST {base}/v1/partners -H 'Authorization: Bearer {tokens['admin']}' {j} "
+        "-d '{\"name\": \"Another partner\"}'",
+        f"  curl -s -X POST {base}/v1/partners/{demo['partner_id']}/merchants "
+        f"-H 'Authorization: Bearer {tokens['partner']}' {j} "
+        "-d '{\"name\": \"Tea house\", \"category\": \"restaurant\", \"stores\": [{\"name\": \"Main\"}]}'",
+        f"  curl -s {base}/v1/admin/clock -H 'Authorization: Bearer {tokens['admin']}'",
+        "  # a signed terminal request (signature, timestamp and a fresh nonce computed for you):",
+        f"  {port_env}.venv/bin/python scripts/terminal_curl.py POST /v1/terminal/ping '{{}}'",
+        "",
+        f"OpenAPI: {base}/v1/openapi.json  — Ctrl-C stops the API and DynamoDB Local.",
+        "=" * 78,
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def stop_process_group(proc: subprocess.Popen[bytes] | None) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    except ProcessLookupError:
+        pass
+
+
+def main() -> int:
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    # Started in the background by a shell, SIGINT arrives ignored: make Ctrl-C work regardless.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    port = int(os.environ.get("YUNDIAN_PORT", "8000"))
+    if port_in_use(port):
+        print(f"port {port} on 127.0.0.1 is taken; choose another with YUNDIAN_PORT=8001 make run",
+              file=sys.stderr)
+        return 2
+    base = f"http://127.0.0.1:{port}"
+    ddb: LocalDynamo | None = None
+    server: subprocess.Popen[bytes] | None = None
+    try:
+        DATA_DIR.mkdir(exist_ok=True)
+        print("starting DynamoDB Local ...", flush=True)
+        ddb = start(free_port(), db_path=str(DATA_DIR / "data"), log_path=str(DATA_DIR / "dynamodb.log"))
+        env = stage_environment(ddb.endpoint)
+        os.environ.update(env)  # same endpoint, credentials and table prefix as the server
+
+        from chalicelib.config import Config
+        from chalicelib.container import Container
+        from chalicelib.storage import create_tables
+        from chalicelib.tables import ALL_MODELS
+        from scripts.demo import seed, tokens
+
+        container = Container(Config.from_env(env))
+        created_tables = create_tables(ALL_MODELS)
+        if created_tables:
+            print(f"created tables: {', '.join(created_tables)}", flush=True)
+        demo, created = seed(container, DEMO_FILE)
+        demo_tokens = tokens(container.config.jwt_secret, demo)
+
+        chalice = Path(sys.executable).parent / "chalice"
+        cmd = [str(chalice), "local", "--host", "127.0.0.1", "--port", str(port), "--stage", STAGE]
+        if os.environ.get("YUNDIAN_AUTORELOAD") != "1":
+            cmd.append("--no-autoreload")
+        # Its own process group, so stopping it also stops the autoreloader's worker.
+        server = subprocess.Popen(cmd, cwd=str(ROOT), env=env, start_new_session=True,
+                                  preexec_fn=die_with_parent)  # noqa: PLW1509
+        wait_http(f"{base}/v1/openapi.json", server)
+        print(banner(base, demo, demo_tokens, created, ddb.kind, ddb.endpoint), flush=True)
+        return server.wait()
+    except (KeyboardInterrupt, Stop):
+        print("\nstopping ...", flush=True)
+        return 0
+    finally:
+        stop_process_group(server)
+        if ddb is not None:
+            ddb.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,431 @@
+"""The partner contest over HTTP and the real stream path on DynamoDB Local.
+
+Payments are written as PaymentModel/RefundModel items (exactly what the stream sees) with
+`paid_at` inside contest windows placed in the past (offline terminals upload late), so other
+areas' payments, recorded at today's date, never fall into these contests.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import threading
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from chalicelib.contests import domain
+from chalicelib.contests.stream_poller import LocalStreamPoller
+from chalicelib.contests.wiring import local_stream_poller, stream_table_names
+from chalicelib.ids import new_id
+from chalicelib.memberships.models import MembershipModel, member_key
+from chalicelib.payments.models import PaymentModel, RefundModel, buyer_key, payment_pk
+from tests.helpers import Api
+
+TZ = ZoneInfo("Asia/Shanghai")
+WEIGHTS = {"merchants_onboarded": 10, "active_merchants": 5, "gmv_yuan": 0.5, "new_members": 2}
+
+
+_windows = itertools.count()
+
+
+def window_start() -> datetime:
+    """A midnight (Asia/Shanghai) years ago, 30 days after the previous test's: contests of
+    different tests never share a day, and today's payments of other areas never fall in them."""
+    return datetime(2001, 1, 1, tzinfo=TZ) + timedelta(days=30 * next(_windows))
+
+
+def record_payment(merchant_id: str, partner_id: str, buyer: str, amount: int, paid_at: datetime,
+                   otn: str | None = None) -> str:
+    otn = otn or new_id("o")
+    PaymentModel(
+        payment_pk(merchant_id, otn), "PAY", payment_id=new_id("pay"), merchant_id=merchant_id,
+        partner_id=partner_id, source="terminal", out_trade_no=otn, amount_fen=amount, buyer_id=buyer,
+        buyer_key=buyer_key(merchant_id, buyer), paid_at=paid_at,
+        business_day=paid_at.astimezone(TZ).date().isoformat(), content_hash=f"{amount}", refunded_fen=0,
+        recorded_at=datetime.now(UTC),
+    ).save()
+    return otn
+
+
+def record_refund(merchant_id: str, partner_id: str, otn: str, amount: int) -> None:
+    pay = PaymentModel.get(payment_pk(merchant_id, otn), "PAY")
+    key = new_id("r")
+    RefundModel(payment_pk(merchant_id, otn), f"REF#terminal#{key}", refund_id=new_id("ref"),
+                merchant_id=merchant_id, partner_id=partner_id, out_trade_no=otn, out_request_no=key,
+                source="terminal", amount_fen=amount, buyer_id=pay.buyer_id, paid_at=pay.paid_at,
+                recorded_at=datetime.now(UTC), business_day=datetime.now(TZ).date().isoformat()).save()
+    pay.update(actions=[PaymentModel.refunded_fen.add(amount)])
+
+
+def record_membership(merchant_id: str, partner_id: str, at: datetime) -> None:
+    customer = new_id("2088")
+    MembershipModel(new_id("mem"), merchant_id=merchant_id, partner_id=partner_id, customer_id=customer,
+                    member_key=member_key(merchant_id, customer), plan_id="plan", plan_name="Plan",
+                    status="active", fee_fen=1000, discount_percent=10, starts_at=at,
+                    ends_at=at + timedelta(days=30), refund_deadline=at + timedelta(days=37),
+                    created_at=at).save()
+
+
+@pytest.fixture
+def poller(container: Any) -> LocalStreamPoller:
+    p = local_stream_poller()
+    p.drain()
+    return p
+
+
+def create_contest(api: Api, start: datetime, **over: Any) -> dict[str, Any]:
+    body = {"name": "Spring cup", "starts_at": start.isoformat(), "round_days": 7, "rounds": 2,
+            "weights": WEIGHTS, "prizes": [{"rank_from": 1, "rank_to": 1, "prize": "gold"},
+                                          {"rank_from": 2, "rank_to": 3, "prize": "silver"}], **over}
+    r = api.post("/v1/contests", body, token=api.admin())
+    assert r.status == 201, r.body
+    return dict(r.body)
+
+
+def board(api: Api, cid: str, n: int, token: str | None = None, **q: Any) -> Any:
+    qs = "&".join(f"{k}={v}" for k, v in {"round": n, **q}.items())
+    return api.get(f"/v1/contests/{cid}/leaderboard?{qs}", token=token or api.admin())
+
+
+def rank_now(api: Api) -> None:
+    r = api.post("/v1/admin/jobs/rank_contests", token=api.admin())
+    assert r.status == 200, r.body
+
+
+# ---------------------------------------------------------------- creation and validation
+
+
+def test_create_contest_rounds_defaults_and_audit_trail(api: Api) -> None:
+    start = window_start()
+    c = create_contest(api, start, rounds=3, prizes=None)
+    assert c["contest_id"].startswith("cst_")
+    assert [r["round"] for r in c["rounds"]] == [1, 2, 3]
+    assert datetime.fromisoformat(c["rounds"][1]["starts_at"]) == start + timedelta(days=7)
+    assert datetime.fromisoformat(c["rounds"][2]["ends_at"]) == start + timedelta(days=21)
+    assert c["rules"] == {"active_merchant_min_payments": 10, "min_payment_fen": 100,
+                          "max_counted_payments_per_buyer_per_merchant_per_day": 3}
+    assert c["weights"] == WEIGHTS and c["prizes"] == [] and c["name"] == "Spring cup"
+    trail = api.container.contests.repo.audit_trail(datetime.fromisoformat(c["created_at"]).strftime("%Y-%m"))
+    mine = [e for e in trail if e["contest_id"] == c["contest_id"]]
+    assert [(e["action"], e["who"]) for e in mine] == [("contest.create", "admin-1")]
+
+
+@pytest.mark.parametrize("change, code", [
+    ({"rounds": 0}, "invalid_value"), ({"rounds": 53}, "invalid_value"), ({"round_days": 32}, "invalid_value"),
+    ({"round_days": 0}, "invalid_value"), ({"weights": {**WEIGHTS, "gmv_yuan": -1}}, "invalid_value"),
+    ({"weights": {**WEIGHTS, "gmv_yuan": "1"}}, "invalid_type"),
+    ({"prizes": [{"rank_from": 3, "rank_to": 2, "prize": "x"}]}, "invalid_value"),
+    ({"starts_at": "2031-03-01T00:00:00"}, "missing_timezone"), ({"rounds": None}, "invalid_type"),
+])
+def test_create_contest_rejects_bad_bodies(api: Api, change: dict[str, Any], code: str) -> None:
+    body = {"name": "x", "starts_at": "2031-03-01T00:00:00+08:00", "round_days": 7, "rounds": 2,
+            "weights": WEIGHTS, **change}
+    r = api.post("/v1/contests", body, token=api.admin())
+    assert (r.status, r.code) == (422, code), r.body
+
+
+def test_only_admins_create_contests(api: Api) -> None:
+    pid = api.new_partner()
+    body = {"name": "x", "starts_at": "2031-03-01T00:00:00+08:00", "round_days": 7, "rounds": 2,
+            "weights": WEIGHTS}
+    assert api.post("/v1/contests", body, token=api.partner_token(pid)).status == 403
+    assert api.post("/v1/contests", body).status == 401
+
+
+# ---------------------------------------------------------------- the whole round, end to end
+
+
+def test_round_ranked_from_stream_settled_from_records_and_frozen(api: Api, poller: LocalStreamPoller) -> None:
+    start = window_start()
+    api.container.clock.set(start + timedelta(days=1))
+    c = create_contest(api, start, rules={"active_merchant_min_payments": 2})
+    cid = c["contest_id"]
+    pa, pb = api.new_partner("Alpha"), api.new_partner("Beta")
+    ma, mb = api.new_merchant(pa)["merchant_id"], api.new_merchant(pb)["merchant_id"]
+
+    assert board(api, cid, 1).body == {"contest_id": cid, "round": 1, "as_of": None, "final": False, "entries": []}
+
+    d1 = start + timedelta(days=1, hours=10)
+    a1 = record_payment(ma, pa, "u1", 1000, d1)
+    record_payment(ma, pa, "u1", 2000, d1 + timedelta(minutes=5))
+    record_payment(ma, pa, "u2", 50, d1)  # below the minimum
+    record_payment(mb, pb, "u3", 3000, d1)
+    record_membership(mb, pb, d1)
+    record_refund(ma, pa, a1, 400)
+    poller.drain()
+    rank_now(api)
+
+    r = board(api, cid, 1, token=api.partner_token(pb))
+    assert r.status == 200 and r.body["final"] is False and r.body["as_of"] is not None
+    # Alpha: onboarded 1, active 1 (2 payments), gmv 26 yuan → 10+5+13 = 28; Beta: 10+0+15+2 = 27
+    got = [(e["rank"], e["partner_id"], e["name"], e["score"]) for e in r.body["entries"]]
+    assert got == [(1, pa, "Alpha", 28), (2, pb, "Beta", 27)]
+    assert r.body["entries"][0]["metrics"]["gmv_yuan"] == 26
+    assert r.body["entries"][1]["metrics"]["new_members"] == 1
+
+    # before the round ends: 409
+    r = api.post(f"/v1/contests/{cid}/rounds/1/settle", token=api.admin())
+    assert (r.status, r.code) == (409, "round_not_ended")
+
+    # a refund recorded after the round ended but before settlement still counts
+    api.container.clock.set(start + timedelta(days=8))
+    record_refund(mb, pb, PaymentModel.merchant_paid_index.query(mb).next().out_trade_no, 3000)
+    settled = api.post(f"/v1/contests/{cid}/rounds/1/settle", token=api.admin())
+    assert settled.status == 200, settled.body
+    assert settled.body["final"] is True and settled.body["round"] == 1
+    assert [(e["partner_id"], e["score"]) for e in settled.body["entries"]] == [(pa, 28), (pb, 12)]
+    assert settled.body["winners"] == [{"rank": 1, "partner_id": pa, "prize": "gold"},
+                                       {"rank": 2, "partner_id": pb, "prize": "silver"}]
+
+    # a payment arriving late (paid in round 1) after settlement changes nothing
+    record_payment(mb, pb, "u9", 900_000, d1 - timedelta(hours=1))
+    poller.drain()
+    rank_now(api)
+    again = api.post(f"/v1/contests/{cid}/rounds/1/settle", token=api.admin())
+    assert again.body == settled.body
+    lb = board(api, cid, 1)
+    assert lb.body["final"] is True and lb.body["entries"] == settled.body["entries"]
+    assert lb.body["as_of"] == settled.body["as_of"]
+
+    # the counters did follow the late payment, and still equal their recomputation
+    audit = api.get("/v1/admin/audit", token=api.admin()).body
+    check = next(ch for ch in audit["checks"] if ch["name"] == "contest_metrics")
+    assert check["ok"], check["detail"]
+
+
+def test_settlement_is_recomputed_not_read_from_counters(api: Api, poller: LocalStreamPoller) -> None:
+    start = window_start()
+    api.container.clock.set(start + timedelta(days=1))
+    cid = create_contest(api, start, rounds=1)["contest_id"]
+    pid = api.new_partner()
+    mid = api.new_merchant(pid)["merchant_id"]
+    record_payment(mid, pid, "u1", 10_000, start + timedelta(hours=30))
+    # not drained: the counters know nothing, the recorded payments do
+    api.container.clock.set(start + timedelta(days=7, seconds=1))
+    r = api.post(f"/v1/contests/{cid}/rounds/1/settle", token=api.admin())
+    assert [(e["partner_id"], e["metrics"]["gmv_yuan"]) for e in r.body["entries"]] == [(pid, 100)]
+    poller.drain()
+
+
+def test_concurrent_settlements_settle_once(api: Api, poller: LocalStreamPoller) -> None:
+    start = window_start()
+    api.container.clock.set(start + timedelta(days=1))
+    cid = create_contest(api, start, rounds=1)["contest_id"]
+    pid = api.new_partner()
+    mid = api.new_merchant(pid)["merchant_id"]
+    record_payment(mid, pid, "u1", 5000, start + timedelta(hours=30))
+    api.container.clock.set(start + timedelta(days=8))
+    results: list[Any] = []
+
+    def settle() -> None:
+        results.append(api.post(f"/v1/contests/{cid}/rounds/1/settle", token=api.admin()))
+
+    threads = [threading.Thread(target=settle) for _ in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert [r.status for r in results] == [200] * 4
+    assert len({r.body["settled_at"] for r in results}) == 1
+    assert all(r.body == results[0].body for r in results)
+    month = api.container.clock.now().strftime("%Y-%m")
+    outcomes = sorted(e["what"]["outcome"] for e in api.container.contests.repo.audit_trail(month)
+                      if e["contest_id"] == cid and e["action"] == "contest.settle")
+    assert outcomes == ["already_settled"] * 3 + ["settled"]
+    poller.drain()
+
+
+# ---------------------------------------------------------------- the stream path for real
+
+
+def stream_metrics(api: Api, cid: str, n: int, pid: str) -> domain.Metrics:
+    svc = api.container.contests
+    return svc.state.counters(cid, n, {pid: list(range(svc.shards))}).get(pid, domain.Metrics())
+
+
+def test_wash_trading_counts_three_through_the_stream(api: Api, poller: LocalStreamPoller) -> None:
+    start = window_start()
+    api.container.clock.set(start + timedelta(days=1))
+    cid = create_contest(api, start, rounds=1)["contest_id"]
+    pid = api.new_partner()
+    mid = api.new_merchant(pid)["merchant_id"]
+    t0 = start + timedelta(days=2, hours=9)
+    for i in range(50):
+        record_payment(mid, pid, "washer", 1000, t0 + timedelta(minutes=i))
+    poller.drain()
+    m = stream_metrics(api, cid, 1, pid)
+    assert (m.counted_payments, m.gmv_fen, m.merchants_onboarded) == (3, 3000, 1)
+
+
+def test_an_earlier_payment_arriving_late_displaces_a_later_one(api: Api, poller: LocalStreamPoller) -> None:
+    start = window_start()
+    api.container.clock.set(start + timedelta(days=1))
+    cid = create_contest(api, start, rounds=1, rules={"active_merchant_min_payments": 3})["contest_id"]
+    pid = api.new_partner()
+    mid = api.new_merchant(pid)["merchant_id"]
+    t0 = start + timedelta(days=2, hours=10)
+    for i, amount in enumerate([100, 200, 300]):
+        record_payment(mid, pid, "u1", amount, t0 + timedelta(hours=i))
+    poller.drain()
+    assert stream_metrics(api, cid, 1, pid).gmv_fen == 600
+    record_payment(mid, pid, "u1", 5000, t0 - timedelta(hours=1))  # the offline terminal uploads late
+    poller.drain()
+    m = stream_metrics(api, cid, 1, pid)
+    assert (m.counted_payments, m.gmv_fen, m.active_merchants) == (3, 5300, 1)
+
+
+def test_redelivered_stream_records_never_double_count(api: Api, poller: LocalStreamPoller) -> None:
+    start = window_start()
+    api.container.clock.set(start + timedelta(days=1))
+    cid = create_contest(api, start, rounds=1, rules={"max_counted_payments_per_buyer_per_merchant_per_day": 2})
+    cid = cid["contest_id"]
+    pid = api.new_partner()
+    mid = api.new_merchant(pid)["merchant_id"]
+    rng = random.Random(7)
+    for _ in range(12):
+        otn = record_payment(mid, pid, rng.choice(["u1", "u2"]), rng.choice([50, 100, 700]),
+                             start + timedelta(days=1, minutes=rng.randrange(0, 3000)))
+        if rng.random() < 0.3:
+            record_refund(mid, pid, otn, 20)
+    poller.drain()
+    before = stream_metrics(api, cid, 1, pid)
+    # a second reader from TRIM_HORIZON redelivers every record to the same handler, through
+    # the deployed Chalice stream function
+    replay = LocalStreamPoller(stream_table_names(),
+                               lambda ev: api.client.lambda_.invoke("contest_payments_stream", ev),
+                               endpoint=poller._ddb.meta.endpoint_url)
+    assert replay.drain() > 0
+    assert stream_metrics(api, cid, 1, pid).key() == before.key()
+    contest = api.container.contests.contest(cid)
+    expected = api.container.contests.compute_round(contest, 1)
+    mine = [e for e in expected if e.partner_id == pid]
+    assert mine and mine[0].metrics.key() == before.key()
+
+
+def test_contest_created_after_payments_backfills_its_counters(api: Api, poller: LocalStreamPoller) -> None:
+    start = window_start()
+    pid = api.new_partner()
+    mid = api.new_merchant(pid)["merchant_id"]
+    record_payment(mid, pid, "u1", 100, start - timedelta(days=3))  # first counted payment: before
+    record_payment(mid, pid, "u1", 800, start + timedelta(hours=5))
+    record_membership(mid, pid, start + timedelta(hours=6))
+    poller.drain()
+    api.container.clock.set(start + timedelta(days=2))
+    cid = create_contest(api, start, rounds=1)["contest_id"]
+    m = stream_metrics(api, cid, 1, pid)
+    assert (m.counted_payments, m.gmv_fen, m.merchants_onboarded, m.new_members) == (1, 800, 0, 1)
+
+
+# ---------------------------------------------------------------- jobs, leaderboard, standing, access
+
+
+def test_scheduled_ranking_through_a_cloudwatch_event(api: Api, poller: LocalStreamPoller) -> None:
+    start = window_start()
+    api.container.clock.set(start + timedelta(days=1))
+    cid = create_contest(api, start, rounds=1)["contest_id"]
+    pid = api.new_partner("Gamma")
+    mid = api.new_merchant(pid)["merchant_id"]
+    record_payment(mid, pid, "u1", 2000, start + timedelta(hours=20))
+    poller.drain()
+    event = api.client.events.generate_cw_event(
+        source="aws.events", detail_type="Scheduled Event", detail={},
+        resources=["arn:aws:events:us-east-1:123456789012:rule/rank_contests"])
+    out = api.client.lambda_.invoke("rank_contests", event).payload
+    assert any(r["contest_id"] == cid and r["round"] == 1 and r["entries"] == 1 for r in out["ranked"])
+    r = board(api, cid, 1)
+    assert [(e["partner_id"], e["name"], e["score"]) for e in r.body["entries"]] == [(pid, "Gamma", 20)]
+    assert r.body["as_of"] == out["as_of"]
+
+
+def test_leaderboard_parameters(api: Api) -> None:
+    start = window_start()
+    api.container.clock.set(start + timedelta(days=1))
+    cid = create_contest(api, start)["contest_id"]
+    assert board(api, cid, 1, limit=500).status == 200
+    for bad in ("0", "501", "x", "-1", "1.5"):
+        r = board(api, cid, 1, limit=bad)
+        assert (r.status, r.code) == (422, "invalid_value"), bad
+    assert (board(api, cid, 3).status, board(api, cid, 3).code) == (404, "round_not_found")
+    assert (board(api, cid, 0).status, board(api, cid, 0).code) == (404, "round_not_found")
+    assert (board(api, cid, "x").status, board(api, cid, "x").code) == (422, "invalid_value")
+    r = api.get(f"/v1/contests/{cid}/leaderboard", token=api.admin())
+    assert (r.status, r.code) == (422, "missing_field")
+    r = board(api, "cst_nope", 1)
+    assert (r.status, r.code) == (404, "contest_not_found")
+
+
+def test_limit_and_standing_with_gap(api: Api, poller: LocalStreamPoller) -> None:
+    start = window_start()
+    api.container.clock.set(start + timedelta(days=1))
+    cid = create_contest(api, start, rounds=1, weights={**WEIGHTS, "merchants_onboarded": 0,
+                                                        "active_merchants": 0, "gmv_yuan": 1})["contest_id"]
+    partners = [api.new_partner(f"P{i}") for i in range(3)]
+    for i, pid in enumerate(partners):
+        mid = api.new_merchant(pid)["merchant_id"]
+        record_payment(mid, pid, "u1", 1000 * (i + 1), start + timedelta(hours=20))
+    poller.drain()
+    rank_now(api)
+    r = board(api, cid, 1, limit=2)
+    assert [e["partner_id"] for e in r.body["entries"]] == [partners[2], partners[1]]
+    s = api.get(f"/v1/partners/{partners[0]}/standing?contest_id={cid}&round=1",
+                token=api.partner_token(partners[0]))
+    assert s.status == 200, s.body
+    assert (s.body["rank"], s.body["score"], s.body["gap_to_next_rank"], s.body["next_rank"]) == (3, 10, 10, 2)
+    assert s.body["metrics"]["gmv_yuan"] == 10
+    top = api.get(f"/v1/partners/{partners[2]}/standing?contest_id={cid}&round=1", token=api.admin())
+    assert (top.body["rank"], top.body["gap_to_next_rank"]) == (1, None)
+    other = api.new_partner()
+    none = api.get(f"/v1/partners/{other}/standing?contest_id={cid}&round=1", token=api.partner_token(other))
+    assert none.status == 200 and none.body["rank"] is None and none.body["gap_to_next_rank"] == 10
+
+
+def test_partners_see_only_what_the_contract_allows(api: Api) -> None:
+    start = window_start()
+    api.container.clock.set(start + timedelta(days=1))
+    cid = create_contest(api, start)["contest_id"]
+    pa, pb = api.new_partner(), api.new_partner()
+    m = api.new_merchant(pa)
+    assert board(api, cid, 1, token=api.partner_token(pa)).status == 200
+    path = f"/v1/partners/{pa}/standing?contest_id={cid}&round=1"
+    assert api.get(path, token=api.partner_token(pa)).status == 200
+    r = api.get(path, token=api.partner_token(pb))
+    assert (r.status, r.code) == (403, "forbidden_tenant")
+    for token in (api.merchant_token(m["merchant_id"]), api.customer_token("2088000000000001")):
+        assert board(api, cid, 1, token=token).status == 403
+        assert api.get(path, token=token).status == 403
+    r = api.post(f"/v1/contests/{cid}/rounds/1/settle", token=api.partner_token(pa))
+    assert (r.status, r.code) == (403, "forbidden_role")
+    assert api.get(f"/v1/contests/{cid}/leaderboard?round=1").status == 401
+
+
+def test_scores_use_exact_decimal_weights(api: Api) -> None:
+    c = api.container.contests.contest(create_contest(api, window_start())["contest_id"])
+    assert c.weights.gmv_yuan == Decimal("0.5")
+
+
+def test_end_to_end_through_the_terminal_endpoints(api: Api, poller: LocalStreamPoller) -> None:
+    start = window_start()
+    api.container.clock.set(start + timedelta(days=1))
+    cid = create_contest(api, start, rounds=1)["contest_id"]
+    pid = api.new_partner("Delta")
+    term = api.new_terminal(api.new_merchant(pid))
+    paid = start + timedelta(hours=20)
+    for i in range(4):  # one buyer, one day: the cap counts 3
+        body = {"out_trade_no": f"e2e{i}", "amount_fen": 1000 * (i + 1), "buyer_id": "2088000000000009",
+                "paid_at": (paid + timedelta(minutes=i)).isoformat()}
+        r = api.signed(term, "/v1/terminal/payments", body)
+        assert r.status == 200, r.body
+    r = api.signed(term, "/v1/terminal/refunds", {"out_trade_no": "e2e0", "out_request_no": "r1", "amount_fen": 500})
+    assert r.status == 200, r.body
+    poller.drain()
+    rank_now(api)
+    entries = board(api, cid, 1).body["entries"]
+    assert [(e["partner_id"], e["metrics"]["gmv_fen"], e["metrics"]["counted_payments"]) for e in entries] \
+        == [(pid, 500 + 2000 + 3000, 3)]
+    audit = api.get("/v1/admin/audit", token=api.admin()).body
+    check = next(ch for ch in audit["checks"] if ch["name"] == "contest_metrics")
+    assert check["ok"], check["detail"]

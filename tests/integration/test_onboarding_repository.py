@@ -1,0 +1,138 @@
+"""One contract for the onboarding repository, run against the in-memory fake (what the unit
+tests use) and the PynamoDB adapter on DynamoDB Local, so the two cannot drift."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from chalicelib.errors import Conflict
+from chalicelib.ids import new_id
+from chalicelib.onboarding.domain import Merchant, Partner, Store, Terminal
+from chalicelib.onboarding.repository import InMemoryOnboardingRepository, OnboardingRepository
+
+T0 = datetime(2026, 3, 1, 8, 30, 15, tzinfo=UTC)
+
+
+@pytest.fixture(params=["fake", "dynamodb"])
+def repo(request: pytest.FixtureRequest) -> OnboardingRepository:
+    if request.param == "fake":
+        return InMemoryOnboardingRepository()
+    return request.getfixturevalue("container").onboarding_repo
+
+
+def partner(repo: OnboardingRepository) -> Partner:
+    p = Partner(new_id("ptn"), "P", T0)
+    repo.add_partner(p)
+    return p
+
+
+def merchant(repo: OnboardingRepository, partner_id: str, *, stores: int = 2,
+             seller: str | None = None) -> tuple[Merchant, list[Store]]:
+    m = Merchant(new_id("mch"), partner_id, "M", "retail", T0, "Hangzhou", seller)
+    ss = [Store(new_id("sto"), m.merchant_id, f"S{i}", None if i else "1 Road") for i in range(stores)]
+    repo.add_merchant(m, ss)
+    return m, ss
+
+
+def terminal(repo: OnboardingRepository, m: Merchant, store: Store) -> Terminal:
+    t = Terminal(new_id("tml"), m.merchant_id, m.partner_id, store.store_id, "qr", "s" * 43, T0)
+    repo.add_terminal(t)
+    return t
+
+
+def test_partner_round_trip_and_uniqueness(repo: OnboardingRepository) -> None:
+    p = partner(repo)
+    assert repo.get_partner(p.partner_id) == p
+    assert repo.get_partner("ptn_missing") is None
+    assert p in repo.list_partners()
+    with pytest.raises(Conflict) as e:
+        repo.add_partner(Partner(p.partner_id, "again", T0))
+    assert e.value.code == "partner_exists"
+    assert repo.get_partner(p.partner_id) == p
+
+
+def test_merchant_with_stores_round_trip(repo: OnboardingRepository) -> None:
+    p = partner(repo)
+    m, stores = merchant(repo, p.partner_id, stores=3)
+    assert repo.get_merchant(m.merchant_id) == m
+    assert repo.get_merchant("mch_missing") is None
+    assert repo.list_stores(m.merchant_id) == sorted(stores, key=lambda s: s.store_id)
+    assert repo.get_store(stores[0].store_id) == stores[0]
+    assert repo.get_store("sto_missing") is None
+
+
+def test_merchants_are_listed_per_partner_in_id_order(repo: OnboardingRepository) -> None:
+    p1, p2 = partner(repo), partner(repo)
+    mine = [merchant(repo, p1.partner_id)[0] for _ in range(3)]
+    merchant(repo, p2.partner_id)
+    assert repo.list_merchants(p1.partner_id) == sorted(mine, key=lambda m: m.merchant_id)
+    assert repo.list_merchants("ptn_nobody") == []
+
+
+def test_seller_id_is_unique_and_a_refused_merchant_leaves_nothing(repo: OnboardingRepository) -> None:
+    p = partner(repo)
+    seller = "2088" + new_id("x")[-12:]
+    first, _ = merchant(repo, p.partner_id, seller=seller)
+    assert repo.merchant_by_seller(seller) == first
+    m2 = Merchant(new_id("mch"), p.partner_id, "M2", "retail", T0, None, seller)
+    s2 = Store(new_id("sto"), m2.merchant_id, "S", None)
+    with pytest.raises(Conflict) as e:
+        repo.add_merchant(m2, [s2])
+    assert e.value.code == "seller_id_taken"
+    assert repo.get_merchant(m2.merchant_id) is None
+    assert repo.get_store(s2.store_id) is None
+    assert repo.merchant_by_seller(seller) == first
+    assert repo.merchant_by_seller("2088nobody") is None
+
+
+def test_terminal_round_trip_and_revocation(repo: OnboardingRepository) -> None:
+    p = partner(repo)
+    m, stores = merchant(repo, p.partner_id)
+    t = terminal(repo, m, stores[1])
+    assert repo.get_terminal(t.terminal_id) == t
+    assert repo.get_terminal("tml_missing") is None
+    with pytest.raises(Conflict):
+        repo.add_terminal(t)
+    at = T0 + timedelta(hours=1)
+    repo.revoke_terminal(t.terminal_id, at)
+    revoked = repo.get_terminal(t.terminal_id)
+    assert revoked is not None and revoked.revoked and revoked.revoked_at == at
+    repo.revoke_terminal(t.terminal_id, at + timedelta(hours=1))  # idempotent: the first time stays
+    again = repo.get_terminal(t.terminal_id)
+    assert again is not None and again.revoked_at == at
+    repo.revoke_terminal("tml_missing", at)  # revoking nothing creates nothing
+    assert repo.get_terminal("tml_missing") is None
+
+
+def test_nonce_is_claimed_once_per_terminal_until_it_expires(repo: OnboardingRepository) -> None:
+    tid, nonce = new_id("tml"), new_id("n")
+    assert repo.claim_nonce(tid, nonce, T0, 600) is True
+    assert repo.claim_nonce(tid, nonce, T0 + timedelta(seconds=1), 600) is False
+    assert repo.claim_nonce(tid, nonce, T0 + timedelta(seconds=600), 600) is False
+    assert repo.claim_nonce(new_id("tml"), nonce, T0, 600) is True  # per terminal
+    # expired (TTL deletion is lazy, so an expired guard may still be stored): claimable again
+    assert repo.claim_nonce(tid, nonce, T0 + timedelta(seconds=601), 600) is True
+    assert repo.claim_nonce(tid, nonce, T0 + timedelta(seconds=602), 600) is False
+
+
+def test_concurrent_claims_of_one_nonce_let_exactly_one_through(repo: OnboardingRepository) -> None:
+    tid, nonce = new_id("tml"), new_id("n")
+    barrier = threading.Barrier(16)
+    results: list[bool] = []
+    lock = threading.Lock()
+
+    def claim() -> None:
+        barrier.wait()
+        ok = repo.claim_nonce(tid, nonce, T0, 600)
+        with lock:
+            results.append(ok)
+
+    threads = [threading.Thread(target=claim) for _ in range(16)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert sorted(results) == [False] * 15 + [True]

@@ -1,0 +1,114 @@
+"""The deployment's tables and policies are generated from the PynamoDB models; these tests
+fail when the committed files drift from them. Fix: run `make infra` and commit the result."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from chalicelib.storage import GuardModel
+from chalicelib.tables import ALL_MODELS
+from infra import build
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_generated_infra_matches_the_models() -> None:
+    stale = [str(p.relative_to(ROOT)) for p in build.stale_files()]
+    assert not stale, f"{stale} drifted from chalicelib/tables.ALL_MODELS: run `make infra` and commit"
+
+
+def test_every_table_of_the_models_is_deployed_with_its_indexes() -> None:
+    resources = build.resources_template()["Resources"]
+    for model in ALL_MODELS:
+        res = resources[build.logical_id(model.TABLE)]["Properties"]
+        assert res["TableName"] == {"Fn::Sub": f"yundian-${{Stage}}-{model.TABLE}"}
+        assert res["BillingMode"] == "PAY_PER_REQUEST"
+        assert res["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+        if model.OWNS_TABLE:
+            deployed = {g["IndexName"] for g in res.get("GlobalSecondaryIndexes", [])}
+            assert deployed == {i.Meta.index_name for i in model._indexes.values()}
+            assert res["KeySchema"][0]["KeyType"] == "HASH"
+
+
+def test_ttl_and_streams_come_from_the_models() -> None:
+    resources = build.resources_template()["Resources"]
+    guards = resources[build.logical_id(GuardModel.TABLE)]["Properties"]
+    assert guards["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    for model in ALL_MODELS:
+        view = getattr(model.Meta, "stream_view_type", None)
+        if model.OWNS_TABLE and view:
+            props = resources[build.logical_id(model.TABLE)]["Properties"]
+            assert props["StreamSpecification"] == {"StreamViewType": view}
+
+
+def test_table_prefix_of_each_stage_matches_the_template() -> None:
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    assert "iam_policy_file" not in config  # per stage, never a shared one
+    for stage in build.DEPLOYED_STAGES:
+        st = config["stages"][stage]
+        assert st["environment_variables"]["YUNDIAN_TABLE_PREFIX"] == f"yundian-{stage}-"
+        assert st["iam_policy_file"] == f"policy-{stage}.json"
+        assert st["autogen_policy"] is False
+
+
+def test_policy_grants_only_data_actions_on_the_stage_tables() -> None:
+    doc = build.policy("prod")
+    actions = {a for s in doc["Statement"] for a in s["Action"]}
+    assert not {"dynamodb:DeleteTable", "dynamodb:CreateTable", "dynamodb:UpdateTable", "dynamodb:*"} & actions
+    dynamo = [s for s in doc["Statement"] if any(a.startswith("dynamodb:") for a in s["Action"])]
+    for statement in dynamo:
+        for arn in statement["Resource"]:
+            assert arn.startswith("arn:aws:dynamodb:*:*:table/yundian-prod-"), arn
+
+
+def test_shared_tables_must_be_declared_on_their_owner() -> None:
+    from pynamodb.attributes import TTLAttribute, UnicodeAttribute
+
+    from chalicelib.storage import BaseModel
+
+    class Owner(BaseModel):
+        TABLE = "things"
+
+        class Meta(BaseModel.Meta):
+            pass
+
+        pk = UnicodeAttribute(hash_key=True)
+
+    class Other(BaseModel):
+        TABLE = "things"
+        OWNS_TABLE = False
+
+        class Meta(BaseModel.Meta):
+            stream_view_type = "NEW_IMAGE"
+
+        pk = UnicodeAttribute(hash_key=True)
+
+    with pytest.raises(ValueError, match="owning model"):
+        build.tables([Owner, Other])
+
+    class SameTtl(BaseModel):
+        TABLE = "guards"
+        OWNS_TABLE = False
+
+        class Meta(BaseModel.Meta):
+            pass
+
+        key = UnicodeAttribute(hash_key=True)
+        expires_at = TTLAttribute(null=True)
+
+    assert build.tables([GuardModel, SameTtl]) == {"guards": GuardModel}
+
+
+def test_unresolved_secret_references_refuse_to_start() -> None:
+    from chalicelib.config import Config
+
+    ref = "{{resolve:secretsmanager:yundian/dev:SecretString:jwt_secret}}"
+    with pytest.raises(RuntimeError, match="unresolved CloudFormation reference"):
+        Config.from_env({"YUNDIAN_STAGE": "dev", "YUNDIAN_JWT_SECRET": ref})
+    with pytest.raises(RuntimeError, match="YUNDIAN_JWT_SECRET must be set"):
+        Config.from_env({"YUNDIAN_STAGE": "dev"})
+    config = Config.from_env({"YUNDIAN_STAGE": "dev", "YUNDIAN_JWT_SECRET": "s" * 40})
+    assert config.table_name("partners") == "yundian-dev-partners"
