@@ -153,6 +153,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             # the bare base64 body, as the platform console shows it
             "ALIPAY_PUBLIC_KEY": "".join(public_pem.strip().splitlines()[1:-1]),
             "POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_TRACE_DISABLED": "true",
+            # as `make run` does: the stream event sources (the contest's feed) run in the server;
+            # the schedules too, but rarely, so the tests run the jobs when they mean to
+            "YUNDIAN_LOCAL_BACKGROUND": "1", "YUNDIAN_LOCAL_JOB_SECONDS": "3600",
             "PYTHONPATH": str(ROOT),
         })
         # The server runs with the stage's prefix when the stage config sets one: create those.

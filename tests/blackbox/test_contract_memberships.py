@@ -231,7 +231,6 @@ def test_clock_and_jobs(stack: Stack, admin: str, clock: None) -> None:
     assert (r.status, r.code) == (403, "forbidden_role")
 
 
-@pytest.mark.xfail(reason="rank_contests is registered by the contests area (issue 5), not merged yet", strict=False)
 def test_rank_contests_job_runs(stack: Stack, admin: str) -> None:
     r = stack.request("POST", "/v1/admin/jobs/rank_contests", token=admin)
     assert r.status == 200 and isinstance(r.body, dict), r.body
