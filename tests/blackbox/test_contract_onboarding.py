@@ -83,8 +83,8 @@ def test_bad_bearer_is_401(stack: Stack, auth: str | None, code: str | None) -> 
     if auth == "expired":
         auth = "Bearer " + stack.token("admin", ttl=-10)
     elif auth == "forged":
-        auth = "Bearer " + jwt.encode({"sub": "x", "role": "admin", "exp": int(time.time()) + 60}, "another-secret-of-at-least-32-bytes!",
-                                      algorithm="HS256")
+        auth = "Bearer " + jwt.encode({"sub": "x", "role": "admin", "exp": int(time.time()) + 60},
+                                      "another-secret-of-at-least-32-bytes!", algorithm="HS256")
     elif auth == "norole":
         auth = "Bearer " + jwt.encode({"sub": "x", "exp": int(time.time()) + 60}, stack.jwt_secret, algorithm="HS256")
     elif auth == "partner-without-id":
