@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib.memberships.models import MembershipModel, member_key
+from chalicelib.memberships.models import MembershipModel
 from tests.helpers import Api, Reply, TerminalCreds
 
 PAY = "/v1/terminal/payments"
@@ -66,29 +66,47 @@ def today(api: Api) -> str:
 
 
 def audit(api: Api) -> dict[str, Any]:
-    """The audit reduced to this area's checks (`payments.*`): other areas' checks may look at
-    memberships these tests save directly, without the memberships area's ledger."""
+    """The whole audit (every area's checks): the tests share the tables, and each leaves them
+    consistent, so after any of them everything must add up."""
     r = api.get("/v1/admin/audit", token=api.admin())
     assert r.status == 200, r.body
-    checks = [c for c in r.body["checks"] if c["name"].startswith("payments.")]
-    assert len(checks) == 3, r.body
-    return {"ok": all(c["ok"] for c in checks), "checks": checks}
+    assert {c["name"] for c in r.body["checks"]} >= {"membership_fees"}, r.body
+    assert len([c for c in r.body["checks"] if c["name"].startswith("payments.")]) == 3, r.body
+    return dict(r.body)
 
 
-def new_membership(merchant_id: str, partner_id: str, customer_id: str, *, percent: int = 10,
-                   cap: int | None = None, status: str = "active", starts_at: datetime | None = None,
+def new_membership(api: Api, shop: Shop, customer_id: str, *, percent: int = 10, cap: int | None = None,
                    days: int = 30, fee_fen: int = 3000) -> str:
-    """A membership item saved directly (the memberships area owns its endpoints)."""
-    start = starts_at or datetime.now(UTC) - timedelta(days=1)
-    mid = f"mbr_{secrets.token_hex(8)}"
-    MembershipModel(
-        mid, merchant_id=merchant_id, partner_id=partner_id, customer_id=customer_id,
-        member_key=member_key(merchant_id, customer_id), plan_id="pln_test", plan_name="Test plan",
-        status=status, fee_fen=fee_fen, discount_percent=percent, max_discount_per_order_fen=cap, savings_fen=0,
-        starts_at=start, ends_at=start + timedelta(days=days), refund_deadline=start + timedelta(days=days + 7),
-        created_at=start,
-    ).save()
-    return mid
+    """A membership locked the way a customer does it: the merchant's plan, then `POST /v1/memberships`.
+    It starts now on the business clock (move the clock to start it elsewhen)."""
+    plan: dict[str, Any] = {"name": "Test plan", "fee_fen": fee_fen, "discount_percent": percent,
+                            "period_days": days}
+    if cap is not None:
+        plan["max_discount_per_order_fen"] = cap
+    r = api.post(f"/v1/merchants/{shop.merchant_id}/plans", plan, token=api.admin())
+    assert r.status == 201, r.body
+    r = api.post("/v1/memberships", {"plan_id": r.body["plan_id"]}, token=api.customer_token(customer_id))
+    assert r.status == 201, r.body
+    return str(r.body["membership_id"])
+
+
+def close_membership(api: Api, membership_id: str, customer_id: str, status: str) -> None:
+    """End a membership through its real lifecycle, moving the test clock: `refunded` (the customer
+    asks for the shortfall after the period) or `settled` (the refund window closes and the
+    lifecycle job captures the fee)."""
+    m = api.get(f"/v1/memberships/{membership_id}", token=api.admin()).body
+    target = m["ends_at"] if status == "refunded" else m["refund_deadline"]
+    r = api.post("/v1/admin/clock", {"now": target}, token=api.admin())
+    assert r.status == 200, r.body
+    api.post("/v1/admin/clock", {"advance_seconds": 1}, token=api.admin())
+    if status == "refunded":
+        r = api.post(f"/v1/memberships/{membership_id}/refund", token=api.customer_token(customer_id))
+        assert r.status == 200, r.body
+    else:
+        r = api.post("/v1/admin/jobs/memberships_lifecycle", token=api.admin())
+        assert r.status == 200, r.body
+    m = api.get(f"/v1/memberships/{membership_id}", token=api.admin()).body
+    assert m["status"] == status, m
 
 
 def savings_of(membership_id: str) -> int:

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import timedelta
+from typing import Annotated, Any
 
 from chalice import Blueprint
+from pydantic import Field
 
 from chalicelib.api.routing import Ctx, route
 from chalicelib.clock import OffsetClock, iso
 from chalicelib.container import get_container
 from chalicelib.errors import Invalid, NotFound
-from chalicelib.schemas import Body, Timestamp
+from chalicelib.schemas import EARLIEST, LATEST, Body, Timestamp
 
 bp = Blueprint(__name__)
 
 
+MAX_ADVANCE_SECONDS = 100 * 366 * 86400  # a century per call
+
+
 class ClockChange(Body):
-    advance_seconds: int | float | None = None
+    advance_seconds: Annotated[int | float, Field(ge=-MAX_ADVANCE_SECONDS, le=MAX_ADVANCE_SECONDS)] | None = None
     now: Timestamp | None = None
 
 
@@ -67,4 +72,7 @@ def set_clock(ctx: Ctx) -> dict[str, Any]:
     if change.now is not None:
         return {"now": iso(clock.set(change.now))}
     assert change.advance_seconds is not None
+    target = clock.now() + timedelta(seconds=float(change.advance_seconds))
+    if not EARLIEST <= target < LATEST:
+        raise Invalid("the clock must stay between 1970 and 9000", code="invalid_value")
     return {"now": iso(clock.advance(float(change.advance_seconds)))}

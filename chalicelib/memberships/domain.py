@@ -146,7 +146,11 @@ class Membership:
 
 
 def new_membership(membership_id: str, plan: Plan, partner_id: str, customer_id: str, now: datetime) -> Membership:
-    """A membership starting now on the business clock, for the plan's period and window."""
+    """A membership starting now on the business clock, for the plan's period and window.
+
+    It starts at the whole second: payment times (terminals, the platform) have second precision,
+    so a payment in the very second of the lock-in is a member's payment."""
+    now = now.replace(microsecond=0)
     ends_at = now + timedelta(days=plan.period_days)
     return Membership(
         membership_id=membership_id, merchant_id=plan.merchant_id, partner_id=partner_id,

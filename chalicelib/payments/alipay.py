@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from chalicelib.errors import BadRequest, Invalid, Unauthorized
 from chalicelib.payments.domain import MAX_AMOUNT_FEN, yuan_to_fen
+from chalicelib.schemas import within_bounds
 
 ALIPAY_TZ = ZoneInfo("Asia/Shanghai")  # the platform's timestamps are Beijing time, without offset
 CHARSETS = {"utf-8": "utf-8", "utf8": "utf-8", "gbk": "gbk", "gb2312": "gbk", "gb18030": "gb18030"}
@@ -143,9 +144,13 @@ def _time(params: dict[str, str], name: str) -> datetime | None:
     if not value:
         return None
     try:
-        return datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=ALIPAY_TZ)
+        when = datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=ALIPAY_TZ)
     except ValueError as exc:
         raise Invalid(f"{name} must be 'yyyy-MM-dd HH:mm:ss'", code="invalid_datetime") from exc
+    try:
+        return within_bounds(when)
+    except ValueError as exc:
+        raise Invalid(f"{name} is out of range", code="invalid_value") from exc
 
 
 def _required(params: dict[str, str], name: str) -> str:

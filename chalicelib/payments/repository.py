@@ -369,10 +369,12 @@ class DynamoPaymentsRepository:
     def month_figures(self, merchant_id: str, month: str) -> Aggregate:
         return self.aggregate(month_key(merchant_id, month))
 
-    def members_summary(self, merchant_id: str) -> dict[str, int]:
-        """Active memberships of a merchant: how many, their locked fees and their savings."""
+    def members_summary(self, merchant_id: str, now: datetime) -> dict[str, int]:
+        """Memberships of a merchant active at `now`: how many, their locked fees and their savings.
+        One past its `ends_at` is not active any more, whether or not the lifecycle job ran yet."""
         active = fees = savings = 0
-        for m in MembershipModel.merchant_index.query(merchant_id, filter_condition=MembershipModel.status == ACTIVE):
+        for m in MembershipModel.merchant_index.query(
+                merchant_id, filter_condition=(MembershipModel.status == ACTIVE) & (MembershipModel.ends_at > now)):
             active += 1
             fees += int(m.fee_fen or 0)
             savings += int(m.savings_fen or 0)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AwareDatetime, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
 from chalicelib.payments.domain import MAX_AMOUNT_FEN
-from chalicelib.schemas import Body, ExternalNo
+from chalicelib.schemas import Body, ExternalNo, Timestamp
 
 AmountFen = Annotated[int, Field(ge=1, le=MAX_AMOUNT_FEN)]
 BuyerId = Annotated[str, StringConstraints(pattern=r"^[\x21-\x7e]{1,64}$")]
@@ -20,7 +20,7 @@ class TerminalPayment(Body):
     amount_fen: AmountFen
     discount_fen: Annotated[int, Field(ge=0, le=MAX_AMOUNT_FEN)] = 0
     buyer_id: BuyerId
-    paid_at: AwareDatetime
+    paid_at: Timestamp
 
 
 class TerminalRefund(Body):

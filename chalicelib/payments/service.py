@@ -312,7 +312,7 @@ class PaymentsService:
             "date": day,
             "day": self.repo.day_figures(merchant.merchant_id, day).as_dict(),
             "month": self.repo.month_figures(merchant.merchant_id, day[:7]).as_dict(),
-            "members": self.repo.members_summary(merchant.merchant_id),
+            "members": self.repo.members_summary(merchant.merchant_id, self.clock.now()),
         }
 
     def callbacks(self, who: Principal, merchant_id: str | None, source: str | None) -> dict[str, Any]:

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from chalicelib.memberships.models import MembershipModel
 from chalicelib.payments.domain import MembershipTerms
 from chalicelib.payments.models import PaymentModel, payment_pk
 from tests.helpers import Api
 from tests.payments_support import (
     audit,
+    close_membership,
     dashboard,
     new_membership,
     new_shop,
@@ -26,13 +26,17 @@ from tests.payments_support import (
 BUYER = "2088000000000777"
 
 
+def day_of(api: Api, paid_at: str) -> str:
+    return datetime.fromisoformat(paid_at).astimezone(api.container.config.tz).date().isoformat()
+
+
 def flags_of(merchant_id: str, out_trade_no: str) -> list[str]:
     return list(PaymentModel.get(payment_pk(merchant_id, out_trade_no), "PAY", consistent_read=True).flags or [])
 
 
 def test_entitled_discount_counts_and_refunds_reverse_it_in_proportion(api: Api) -> None:
     shop = new_shop(api)
-    mid = new_membership(shop.merchant_id, shop.partner_id, BUYER, percent=10)
+    mid = new_membership(api, shop, BUYER, percent=10)
     o = otn()
     r = pay(api, shop, payment_body(o, amount=900, discount=100, buyer=BUYER))
     assert r.status == 200 and r.body["member_savings_fen"] == 100
@@ -49,7 +53,7 @@ def test_entitled_discount_counts_and_refunds_reverse_it_in_proportion(api: Api)
 
 def test_discount_over_allowance_or_without_membership_is_recorded_flagged(api: Api) -> None:
     shop = new_shop(api)
-    mid = new_membership(shop.merchant_id, shop.partner_id, BUYER, percent=10, cap=80)
+    mid = new_membership(api, shop, BUYER, percent=10, cap=80)
     over = payment_body(amount=900, discount=100, buyer=BUYER)  # allowance min(100, 80)
     r = pay(api, shop, over)
     assert r.status == 200 and r.body["member_savings_fen"] == 0
@@ -61,15 +65,17 @@ def test_discount_over_allowance_or_without_membership_is_recorded_flagged(api: 
     assert pay(api, shop, before).body["member_savings_fen"] == 0
     assert savings_of(mid) == 0
     assert dashboard(api, shop.merchant_id)["day"]["gmv_fen"] == 1800
+    result = audit(api)
+    assert result["ok"], result
 
 
 @pytest.mark.parametrize("status", ["refunded", "settled"])
 def test_frozen_membership_savings_do_not_move(api: Api, status: str) -> None:
     shop = new_shop(api)
-    mid = new_membership(shop.merchant_id, shop.partner_id, BUYER, percent=20)
+    mid = new_membership(api, shop, BUYER, percent=20)
     o = otn()
     assert pay(api, shop, payment_body(o, amount=800, discount=200, buyer=BUYER)).body["member_savings_fen"] == 200
-    MembershipModel(mid).update(actions=[MembershipModel.status.set(status)])
+    close_membership(api, mid, BUYER, status)
     assert refund(api, shop, o, 800).status == 200
     assert savings_of(mid) == 200  # frozen: the refund reverses nothing
     later = payment_body(amount=800, discount=200, buyer=BUYER)
@@ -81,7 +87,8 @@ def test_frozen_membership_savings_do_not_move(api: Api, status: str) -> None:
 
 def test_membership_closed_between_lookup_and_write_counts_zero(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     shop = new_shop(api)
-    mid = new_membership(shop.merchant_id, shop.partner_id, BUYER, percent=10, status="settled")
+    mid = new_membership(api, shop, BUYER, percent=10)
+    close_membership(api, mid, BUYER, "settled")
     start = datetime.now(UTC) - timedelta(days=1)
 
     def stale_lookup(*args: Any) -> MembershipTerms:  # what a read just before the settlement saw
@@ -93,4 +100,6 @@ def test_membership_closed_between_lookup_and_write_counts_zero(api: Api, monkey
     assert r.status == 200 and r.body["member_savings_fen"] == 0
     assert flags_of(shop.merchant_id, body["out_trade_no"]) == ["membership_closed"]
     assert savings_of(mid) == 0
-    assert dashboard(api, shop.merchant_id)["day"]["payments"] == 1
+    assert dashboard(api, shop.merchant_id, day_of(api, body["paid_at"]))["day"]["payments"] == 1
+    result = audit(api)
+    assert result["ok"], result
