@@ -61,6 +61,11 @@ def seed(container: Container, state_file: Path) -> tuple[dict[str, Any], bool]:
                               "store_id": t["store_id"], "kind": kind})
         merchants.append({"merchant_id": m["merchant_id"], "name": m["name"], "stores": m["stores"],
                           "terminals": terminals})
+    from chalicelib.memberships.schemas import CreatePlan
+
+    container.memberships.create_plan(SEEDER, merchants[0]["merchant_id"], CreatePlan(
+        name="Noodle lovers' month", fee_fen=3000, period_days=30, discount_percent=10,
+        max_discount_per_order_fen=500, refund_window_days=7))
     demo = {"partner_id": partner["partner_id"], "partner_name": partner["name"], "merchants": merchants}
     state_file.parent.mkdir(parents=True, exist_ok=True)
     state_file.write_text(json.dumps(demo, indent=2) + "\n")

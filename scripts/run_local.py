@@ -115,6 +115,12 @@ def banner(base: str, demo: dict[str, Any], tokens: dict[str, str], created: boo
         f"  curl -s {base}/v1/admin/clock -H 'Authorization: Bearer {tokens['admin']}'",
         "  # a signed terminal request (signature, timestamp and a fresh nonce computed for you):",
         f"  {port_env}.venv/bin/python scripts/terminal_curl.py POST /v1/terminal/ping '{{}}'",
+        "  # a payment at that terminal, then the merchant's dashboard:",
+        f"  {port_env}.venv/bin/python scripts/terminal_curl.py POST /v1/terminal/payments "
+        "\"{\\\"out_trade_no\\\": \\\"demo-$RANDOM\\\", \\\"amount_fen\\\": 1800, "
+        "\\\"buyer_id\\\": \\\"2088000000000042\\\", "
+        "\\\"paid_at\\\": \\\"$(date -u +%Y-%m-%dT%H:%M:%S+00:00)\\\"}\"",
+        f"  curl -s {base}/v1/merchants/{m1['merchant_id']}/dashboard -H 'Authorization: Bearer {tokens['merchant']}'",
         "",
         f"OpenAPI: {base}/v1/openapi.json  — Ctrl-C stops the API and DynamoDB Local.",
         "=" * 78,
