@@ -37,9 +37,10 @@ test: install
 infra: $(PY_STAMP)
 	$(PY) -m infra.build
 
-# ruff, generated files up to date, then the packaged CloudFormation template through cfn-lint.
+# ruff, mypy, generated files up to date, then the packaged CloudFormation template through cfn-lint.
 lint: $(PY_STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(PY) -m infra.build --check
 	$(MAKE) --no-print-directory package STAGE=dev
 	$(VENV)/bin/cfn-lint build/sam.json

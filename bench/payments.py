@@ -118,11 +118,16 @@ def run(argv: list[str]) -> None:
     from scripts.dynamodb_local import start
 
     handle = start()
+    previous = os.environ.get("AWS_ENDPOINT_URL_DYNAMODB")
     os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = handle.endpoint
     try:
         _run(args.n, args.dup, handle.kind, max(1, args.rounds))
     finally:
         handle.stop()
+        if previous is None:  # the next benchmark starts its own DynamoDB Local
+            os.environ.pop("AWS_ENDPOINT_URL_DYNAMODB", None)
+        else:
+            os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = previous
 
 
 def _run(n: int, dup_share: float, kind: str, rounds: int) -> None:

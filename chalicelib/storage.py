@@ -68,7 +68,7 @@ def configure(config: Config, models: Iterable[type[BaseModel]]) -> None:
     for model in models:
         model.Meta.table_name = config.table_name(model.TABLE)
         model.Meta.region = config.region
-        model.Meta.host = host
+        setattr(model.Meta, "host", host)  # noqa: B010 - PynamoDB reads it; not declared on Meta
         model._connection = None  # rebuilt lazily with the new settings
     _connection = Connection(region=config.region, host=host)
 

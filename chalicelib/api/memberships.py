@@ -15,7 +15,7 @@ bp = Blueprint(__name__)
 
 
 def _respond(outcome: Outcome) -> Response:
-    headers = {"Content-Type": "application/json"}
+    headers: dict[str, str | list[str]] = {"Content-Type": "application/json"}
     if outcome.replayed:
         headers["Idempotent-Replayed"] = "true"
     return Response(body=outcome.body, status_code=outcome.status, headers=headers)

@@ -10,7 +10,7 @@ import functools
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from chalice import Blueprint, Response
 from pydantic import BaseModel, ValidationError
@@ -22,6 +22,7 @@ from chalicelib.observability import logger, metrics
 from chalicelib.storage import translate_storage_errors
 
 MAX_BODY_BYTES = 64 * 1024
+M = TypeVar("M", bound=BaseModel)
 ANY_CONTENT = ["*/*"]
 
 
@@ -109,7 +110,7 @@ def validation_error(exc: ValidationError) -> AppError:
     return Invalid(f"{fieldname}: {first['msg']}", code=code, detail=detail)
 
 
-def parse_body(model: type[BaseModel], raw: bytes) -> BaseModel:
+def parse_body(model: type[M], raw: bytes) -> M:
     text = raw if raw else b"{}"
     try:
         return model.model_validate_json(text)

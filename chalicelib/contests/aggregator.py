@@ -19,6 +19,7 @@ duplicate records never double count.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -80,7 +81,7 @@ class ContestAggregator:
 
     def apply_payment(self, p: PaymentFact, contests: Iterable[Contest]) -> None:
         for contest in contests:
-            self._retry(lambda c=contest: self._payment_once(c, p))
+            self._retry(functools.partial(self._payment_once, contest, p))
 
     def _payment_once(self, c: Contest, p: PaymentFact) -> bool:
         rules = c.rules
@@ -156,7 +157,7 @@ class ContestAggregator:
 
     def apply_membership(self, m: MembershipFact, contests: Iterable[Contest]) -> None:
         for contest in contests:
-            self._retry(lambda c=contest: self._membership_once(c, m))
+            self._retry(functools.partial(self._membership_once, contest, m))
 
     def _membership_once(self, c: Contest, m: MembershipFact) -> bool:
         r = c.round_of(m.created_at)

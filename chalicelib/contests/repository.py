@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import PutError, TransactWriteError
+from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.contests.domain import MembershipFact, Metrics, PaymentFact
@@ -123,7 +124,7 @@ class DynamoStateStore:
                             else ContestStateModel.version == p.expected)
                     tx.save(item, condition=cond)
                 for key, deltas in commit.adds.items():
-                    actions = [
+                    actions: list[Action] = [
                         ContestCounterModel.contest_id.set(key.contest_id),
                         ContestCounterModel.round.set(key.round),
                         ContestCounterModel.partner_id.set(key.partner_id),
@@ -433,7 +434,7 @@ class RecordedFacts:
 
 def _fact(r: PaymentRow, refunded: int) -> PaymentFact:
     return PaymentFact(str(r.merchant_id), str(r.partner_id), str(r.out_trade_no), str(r.buyer_id),
-                       int(r.amount_fen or 0), r.paid_at, refunded)  # type: ignore[arg-type]
+                       int(r.amount_fen or 0), r.paid_at, refunded)
 
 
 def _facts(rows: Iterable[PaymentRow]) -> list[PaymentFact]:

@@ -143,7 +143,7 @@ class MembershipModel(BaseModel):
     partner_index = MembershipsByPartner()
 
 
-class LedgerLine(MapAttribute):  # type: ignore[type-arg]
+class LedgerLine(MapAttribute):
     account = UnicodeAttribute()
     amount_fen = NumberAttribute()
 

@@ -16,6 +16,8 @@ from typing import Protocol
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.errors import Conflict
@@ -242,7 +244,7 @@ class DynamoMembershipRepository:
                                        MembershipModel.status == ACTIVE)
             raise
 
-    def _update_if(self, membership_id: str, actions: list, condition: object) -> bool:  # type: ignore[type-arg]
+    def _update_if(self, membership_id: str, actions: list[Action], condition: Condition | None) -> bool:
         try:
             with_retries(lambda: MembershipModel(membership_id).update(actions=actions, condition=condition))
             return True
@@ -269,7 +271,7 @@ class DynamoMembershipRepository:
             raise
 
     def refund(self, m: Membership, refund_fen: int, entry: LedgerEntry, now: datetime, key: str | None) -> bool:
-        actions = [MembershipModel.status.set(REFUNDED), MembershipModel.refund_fen.set(refund_fen),
+        actions: list[Action] = [MembershipModel.status.set(REFUNDED), MembershipModel.refund_fen.set(refund_fen),
                    MembershipModel.refunded_at.set(now), MembershipModel.provider_pending.set("refund"),
                    MembershipModel.due_at.set(now), MembershipModel.due_shard.set(due_shard(m.membership_id))]
         if key is not None:

@@ -53,10 +53,10 @@ def parse_form(raw: bytes) -> dict[str, str]:
     params: dict[str, str] = {}
     try:
         for k, v in pairs:
-            key, value = k.decode(charset), v.decode(charset)
-            if key in params:
-                raise BadRequest(f"parameter {key!r} repeated", code="invalid_form")
-            params[key] = value
+            name, text = k.decode(charset), v.decode(charset)
+            if name in params:
+                raise BadRequest(f"parameter {name!r} repeated", code="invalid_form")
+            params[name] = text
     except UnicodeDecodeError as exc:
         raise BadRequest(f"body is not valid {charset}", code="invalid_form") from exc
     return params
