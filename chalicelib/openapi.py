@@ -62,7 +62,7 @@ def build_document(version: str = "1.0.0") -> dict[str, Any]:
                 "application/json": {"schema": {"$ref": f"#/components/schemas/{op.response.__name__}"}}}
         paths.setdefault(op.path, {})[op.method.lower()] = item
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {"title": "yundian cloud-store API", "version": version},
         "paths": dict(sorted(paths.items())),
         "components": {

@@ -8,7 +8,7 @@ from pydantic import Field, model_validator
 
 from chalicelib.schemas import Body, Name, Timestamp
 
-Weight = Annotated[int | float, Field(ge=0, le=10**9, allow_inf_nan=False)]
+Weight = Annotated[int, Field(ge=0, le=10**9)] | Annotated[float, Field(ge=0, le=10**9, allow_inf_nan=False)]
 
 
 class ContestWeights(Body):
