@@ -157,6 +157,13 @@ def _failures(labels: list[str], exc: TransactWriteError) -> WriteResult | None:
     return WriteResult(False, frozenset(failed), old) if failed else None
 
 
+def _savings_open(now: datetime) -> Any:
+    """A membership's savings still move: not refunded or settled, neither as stored nor as the
+    business clock says (the refund window closes at `refund_deadline`, before the job runs)."""
+    return (MembershipModel.membership_id.exists() & MembershipModel.status.is_in(*SAVINGS_OPEN_STATUSES)
+            & (MembershipModel.refund_deadline > now))
+
+
 def _recorded(m: PaymentModel) -> RecordedPayment:
     return RecordedPayment(
         payment_id=m.payment_id, merchant_id=m.merchant_id, partner_id=m.partner_id,
@@ -268,8 +275,7 @@ class DynamoPaymentsRepository:
             if new.membership_id and new.member_savings_fen:
                 tx.update("membership", MembershipModel(new.membership_id),
                           [MembershipModel.savings_fen.add(new.member_savings_fen)],
-                          condition=MembershipModel.membership_id.exists()
-                          & MembershipModel.status.is_in(*SAVINGS_OPEN_STATUSES))
+                          condition=_savings_open(new.recorded_at))
 
         result = self._run(build, token)
         if result.ok and log is not None:
@@ -304,8 +310,7 @@ class DynamoPaymentsRepository:
             if p.membership_id and new.savings_reversed_fen:
                 tx.update("membership", MembershipModel(p.membership_id),
                           [MembershipModel.savings_fen.add(-new.savings_reversed_fen)],
-                          condition=MembershipModel.membership_id.exists()
-                          & MembershipModel.status.is_in(*SAVINGS_OPEN_STATUSES))
+                          condition=_savings_open(new.recorded_at))
 
         result = self._run(build, token)
         if result.ok and log is not None:

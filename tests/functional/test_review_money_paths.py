@@ -1,0 +1,52 @@
+"""Review findings on the money paths, each pinned by the test that showed it (DynamoDB Local)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from tests.helpers import Api
+from tests.payments_support import (
+    audit,
+    new_membership,
+    new_shop,
+    otn,
+    pay,
+    payment_body,
+    refund,
+    savings_of,
+)
+
+BUYER = "2088000000000999"
+
+
+def test_savings_are_frozen_once_the_refund_window_closed_even_before_the_job_runs(api: Api) -> None:
+    """At `refund_deadline` the membership is settled (the API says so) whether or not the
+    lifecycle job ran: a late-uploaded member payment of its period counts nothing, and a refund
+    of one of its payments reverses nothing."""
+    shop = new_shop(api)
+    mid = new_membership(api, shop, BUYER, percent=20)
+    m = api.get(f"/v1/memberships/{mid}", token=api.admin()).body
+    starts = datetime.fromisoformat(m["starts_at"])
+    o = otn()
+    first = payment_body(o, amount=800, discount=200, buyer=BUYER, paid_at=starts + timedelta(seconds=1))
+    assert pay(api, shop, first).body["member_savings_fen"] == 200
+
+    r = api.post("/v1/admin/clock", {"now": m["refund_deadline"]}, token=api.admin())
+    assert r.status == 200, r.body
+    api.post("/v1/admin/clock", {"advance_seconds": 1}, token=api.admin())
+    assert api.get(f"/v1/memberships/{mid}", token=api.admin()).body["status"] == "settled"
+
+    late = payment_body(amount=800, discount=200, buyer=BUYER, paid_at=starts + timedelta(days=2))
+    r = pay(api, shop, late)
+    assert r.status == 200, r.body
+    assert r.body["member_savings_fen"] == 0
+    assert refund(api, shop, o, 800).status == 200
+    assert savings_of(mid) == 200
+    after = api.get(f"/v1/memberships/{mid}", token=api.admin()).body
+    assert after["savings_fen"] == 200 and after["status"] == "settled"
+
+    r = api.post("/v1/admin/jobs/memberships_lifecycle", token=api.admin())
+    assert r.status == 200, r.body
+    assert savings_of(mid) == 200
+    result = audit(api)
+    assert result["ok"], result
