@@ -497,6 +497,7 @@ class InMemoryPaymentsRepository:
 
     def __init__(self) -> None:
         self.payments: dict[str, RecordedPayment] = {}
+        self.flags: dict[str, tuple[str, ...]] = {}  # payment pk → flags it was recorded with
         self.refunds: dict[str, dict[str, int]] = {}  # payment pk → {refund sk: amount_fen}
         self.figures: dict[str, _Figures] = {}  # day_key / month_key → figures
         self.guards: dict[str, int] = {}  # nonce key → expiry (unix seconds)
@@ -586,6 +587,7 @@ class InMemoryPaymentsRepository:
                 out_trade_no=f.out_trade_no, source=f.source, content_hash=f.content_hash,
                 amount_fen=f.amount_fen, buyer_id=f.buyer_id, paid_at=f.paid_at,
                 member_savings_fen=new.member_savings_fen, membership_id=new.membership_id)
+            self.flags[pk] = new.flags
             self._move(f.merchant_id, new.business_day, f.amount_fen, 1, 0, 0, customer=f.buyer_id)
             if savings:
                 self._add_savings(new.membership_id or "", new.member_savings_fen)

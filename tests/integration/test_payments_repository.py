@@ -19,7 +19,14 @@ from chalicelib.ids import new_id
 from chalicelib.memberships.domain import ACTIVE, EXPIRED, REFUNDED, SETTLED, Membership
 from chalicelib.memberships.models import MembershipModel, member_key
 from chalicelib.onboarding.domain import Terminal
-from chalicelib.payments.domain import MembershipTerms, PaymentFacts, RecordedPayment
+from chalicelib.payments.domain import (
+    FLAG_MEMBERSHIP_CLOSED,
+    FLAG_NOT_ENTITLED,
+    MembershipTerms,
+    PaymentFacts,
+    RecordedPayment,
+)
+from chalicelib.payments.models import PAYMENT_SK, PaymentModel, payment_pk
 from chalicelib.payments.repository import (
     Aggregate,
     CallbackEntry,
@@ -40,13 +47,15 @@ class World:
 
     def __init__(self, repo: PaymentsRepository, add_terminal: Callable[[str], None],
                  revoke_terminal: Callable[[str], None], add_membership: Callable[[Membership], None],
-                 set_status: Callable[[str, str], None], savings: Callable[[str], int]) -> None:
+                 set_status: Callable[[str, str], None], savings: Callable[[str], int],
+                 flags: Callable[[str, str], tuple[str, ...]]) -> None:
         self.repo = repo
         self.add_terminal = add_terminal
         self.revoke_terminal = revoke_terminal
         self.add_membership = add_membership
         self.set_status = set_status
         self.savings = savings
+        self.flags = flags
 
 
 def _fake_world() -> World:
@@ -56,7 +65,8 @@ def _fake_world() -> World:
         repo.add_membership(replace(repo.memberships[mid], status=status))
 
     return World(repo, repo.add_terminal, lambda tid: repo.revoke_terminal(tid, T0), repo.add_membership,
-                 set_status, lambda mid: repo.memberships[mid].savings_fen)
+                 set_status, lambda mid: repo.memberships[mid].savings_fen,
+                 lambda m, otn: repo.flags[payment_pk(m, otn)])
 
 
 def _dynamo_world(container: Any) -> World:
@@ -80,8 +90,11 @@ def _dynamo_world(container: Any) -> World:
     def savings(mid: str) -> int:
         return int(MembershipModel.get(mid, consistent_read=True).savings_fen)
 
+    def flags(m: str, otn: str) -> tuple[str, ...]:
+        return tuple(PaymentModel.get(payment_pk(m, otn), PAYMENT_SK, consistent_read=True).flags or ())
+
     return World(container.payments_repo, add_terminal, lambda tid: onboarding.revoke_terminal(tid, T0),
-                 add_membership, set_status, savings)
+                 add_membership, set_status, savings, flags)
 
 
 @pytest.fixture(params=["fake", "dynamodb"])
@@ -106,8 +119,9 @@ def facts(merchant_id: str, out_trade_no: str | None = None, *, amount: int = 10
                         paid_at=paid_at, discount_fen=discount, store_id="sto_1", terminal_id=terminal_id)
 
 
-def new_payment(f: PaymentFacts, *, day: str = D1, savings: int = 0, membership_id: str | None = None) -> NewPayment:
-    return NewPayment(f, new_id("pay"), day, savings, membership_id, (), T0 + timedelta(seconds=1))
+def new_payment(f: PaymentFacts, *, day: str = D1, savings: int = 0, membership_id: str | None = None,
+                flags: tuple[str, ...] = ()) -> NewPayment:
+    return NewPayment(f, new_id("pay"), day, savings, membership_id, flags, T0 + timedelta(seconds=1))
 
 
 def recorded(new: NewPayment, **over: Any) -> RecordedPayment:
@@ -381,7 +395,10 @@ def test_a_closed_membership_refuses_savings_and_nothing_is_written(world: World
     assert world.savings(mem.membership_id) == 100
     assert repo.day_figures(m, D1) == Aggregate(900, 1, 0, 1)
     # the same payment and refund without savings go through (what the service retries with)
-    assert repo.record_payment(replace(new, member_savings_fen=0, membership_id=None), None, None, None).ok
+    retry = replace(new, member_savings_fen=0, membership_id=None, flags=(FLAG_MEMBERSHIP_CLOSED,))
+    assert repo.record_payment(retry, None, None, None).ok
+    assert world.flags(m, new.facts.out_trade_no) == (FLAG_MEMBERSHIP_CLOSED,)
+    assert world.flags(m, paid.facts.out_trade_no) == ()
     assert repo.record_refund(new_refund(current(repo, paid), 900), None, None, None).ok
     assert world.savings(mem.membership_id) == 100
 
@@ -391,6 +408,13 @@ def test_an_unknown_membership_refuses_savings(repo: PaymentsRepository) -> None
     new = new_payment(facts(m, discount=100), savings=100, membership_id=new_id("mbr"))
     result = repo.record_payment(new, None, None, None)
     assert (result.ok, result.failed) == (False, {"membership"})
+
+
+def test_flags_are_recorded_with_the_payment(world: World) -> None:
+    m = mid()
+    new = new_payment(facts(m, discount=100), flags=(FLAG_NOT_ENTITLED,))
+    assert world.repo.record_payment(new, None, None, None).ok
+    assert world.flags(m, new.facts.out_trade_no) == (FLAG_NOT_ENTITLED,)
 
 
 def test_membership_at_is_the_one_started_last_by_then(world: World) -> None:
