@@ -1,21 +1,25 @@
-"""Storage of payments, refunds, merchant aggregates and the callback log (PynamoDB adapter).
+"""Storage of payments, refunds, merchant aggregates and the callback log.
+
+`PaymentsRepository` is the port; `DynamoPaymentsRepository` the PynamoDB adapter and
+`InMemoryPaymentsRepository` the fake the unit tests use. Both pass the same contract tests.
 
 Every payment or refund is ONE DynamoDB transaction: the payment/refund item (conditional on
 its key being new), the ADD updates of the merchant's day and month counters, the distinct-
 customer markers, the membership's savings, the callback log entry and, for terminal
 callbacks, the nonce guard and a check that the terminal is not revoked. It commits whole or
 not at all; a cancelled transaction is reported as the set of items whose condition failed
-(`WriteResult.failed`), with the old item where DynamoDB returned it.
+(`WriteResult.failed`), with the payment as recorded when its key was taken (`existing`).
 """
 
 from __future__ import annotations
 
 import json
 import secrets
+import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
@@ -23,7 +27,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.auth import NONCE_TTL_SECONDS
 from chalicelib.errors import Unauthorized
-from chalicelib.memberships.domain import ACTIVE, SAVINGS_OPEN_STATUSES
+from chalicelib.memberships.domain import ACTIVE, SAVINGS_OPEN_STATUSES, Membership
 from chalicelib.memberships.models import MembershipModel, member_key
 from chalicelib.onboarding.models import TerminalModel
 from chalicelib.onboarding.repository import nonce_key
@@ -41,7 +45,7 @@ from chalicelib.payments.models import (
     month_key,
     payment_pk,
 )
-from chalicelib.storage import GuardModel, item_attrs, with_retries
+from chalicelib.storage import GuardModel, with_retries
 
 CONDITION_FAILED = "ConditionalCheckFailed"
 TX_ATTEMPTS = 8  # hot aggregate items may see TransactionConflict under load: retry, jittered
@@ -101,9 +105,12 @@ class NewRefund:
 
 @dataclass(frozen=True)
 class WriteResult:
+    """A write's outcome: committed, or the labels of the items whose condition failed
+    (`nonce`, `terminal`, `payment`, `refund`, `membership`) and nothing written."""
+
     ok: bool
     failed: frozenset[str] = frozenset()
-    old: dict[str, dict[str, Any]] = field(default_factory=dict)
+    existing: RecordedPayment | None = None  # the recorded payment when `payment` was already taken
 
 
 @dataclass
@@ -116,6 +123,57 @@ class Aggregate:
     def as_dict(self) -> dict[str, int]:
         return {"gmv_fen": self.gmv_fen, "payments": self.payments, "refunds_fen": self.refunds_fen,
                 "customers": self.customers}
+
+
+class PaymentsRepository(Protocol):
+    """What the payments use cases need from storage. Each write is all or nothing."""
+
+    def record_payment(self, new: NewPayment, guard: TerminalGuard | None, log: CallbackEntry | None,
+                       token: str | None) -> WriteResult:
+        """Put the payment (its key must be new) with its day/month aggregates and customer markers,
+        the membership's savings (its status must be open), the log entry and the nonce."""
+        ...
+
+    def record_refund(self, new: NewRefund, guard: TerminalGuard | None, log: CallbackEntry | None,
+                      token: str | None) -> WriteResult:
+        """Put the refund (its key must be new) if the payment's refunded total is still the one
+        read, moving the aggregates of the refund's business day and the membership's savings."""
+        ...
+
+    def claim_guard(self, guard: TerminalGuard) -> None:
+        """Claim the nonce alone; 401 `terminal_revoked` / `replayed_nonce` if it cannot be."""
+        ...
+
+    def load_payment(self, merchant_id: str, out_trade_no: str) -> tuple[RecordedPayment | None, dict[str, int]]:
+        """The payment and its refunds as {refund sk: amount_fen}, read consistently."""
+        ...
+
+    def membership_at(self, merchant_id: str, buyer_id: str, at: datetime) -> MembershipTerms | None:
+        """The buyer's membership at this merchant that started last at or before `at`."""
+        ...
+
+    def day_figures(self, merchant_id: str, day: str) -> Aggregate: ...
+
+    def month_figures(self, merchant_id: str, month: str) -> Aggregate: ...
+
+    def members_summary(self, merchant_id: str, now: datetime) -> dict[str, int]:
+        """Memberships active at `now`: how many, their fees and their savings."""
+        ...
+
+    def log_callback(self, entry: CallbackEntry, at: datetime) -> None:
+        """Log a callback that no recording transaction logged."""
+        ...
+
+    def callbacks(self, log_key: str, limit: int = 50) -> list[dict[str, Any]]:
+        """The latest callbacks of a merchant (or `unknown#<source>`), newest first."""
+        ...
+
+
+def _log_received(entry: CallbackEntry, at: datetime) -> str:
+    """The log item's sort key, fixed on first use so a retried write writes the same item."""
+    if entry.received is None:
+        entry.received = f"{at.astimezone(UTC).isoformat(timespec='microseconds')}#{secrets.token_hex(4)}"
+    return entry.received
 
 
 class _Tx:
@@ -149,12 +207,13 @@ def _failures(labels: list[str], exc: TransactWriteError) -> WriteResult | None:
     """The failed conditions of a cancelled transaction, or None if it failed otherwise."""
     reasons = exc.cancellation_reasons or []
     failed: set[str] = set()
-    old: dict[str, dict[str, Any]] = {}
+    existing: RecordedPayment | None = None
     for label, reason in zip(labels, reasons, strict=False):
         if reason is not None and reason.code == CONDITION_FAILED:
             failed.add(label)
-            old[label] = item_attrs(reason.raw_item)
-    return WriteResult(False, frozenset(failed), old) if failed else None
+            if label == "payment" and reason.raw_item:  # the put's ALL_OLD: a duplicate or a conflict
+                existing = _recorded(PaymentModel.from_raw_data(reason.raw_item))
+    return WriteResult(False, frozenset(failed), existing) if failed else None
 
 
 def _savings_open(now: datetime) -> Any:
@@ -172,18 +231,6 @@ def _recorded(m: PaymentModel) -> RecordedPayment:
         refunded_fen=int(m.refunded_fen or 0), member_savings_fen=int(m.member_savings_fen or 0),
         savings_reversed_fen=int(m.savings_reversed_fen or 0), membership_id=m.membership_id,
     )
-
-
-def recorded_from_attrs(a: dict[str, Any]) -> RecordedPayment:
-    """A RecordedPayment from a raw old item (cancellation reasons)."""
-    return _recorded(PaymentModel.from_raw_data(_raw(a)))
-
-
-def _raw(attrs: dict[str, Any]) -> dict[str, Any]:
-    from boto3.dynamodb.types import TypeSerializer
-
-    s = TypeSerializer()
-    return {k: s.serialize(v) for k, v in attrs.items()}
 
 
 class DynamoPaymentsRepository:
@@ -222,11 +269,9 @@ class DynamoPaymentsRepository:
                  TerminalModel.terminal_id.exists() & TerminalModel.revoked_at.does_not_exist())
 
     def _log_item(self, entry: CallbackEntry, at: datetime) -> CallbackLogModel:
-        if entry.received is None:
-            entry.received = f"{at.astimezone(UTC).isoformat(timespec='microseconds')}#{secrets.token_hex(4)}"
         return CallbackLogModel(
             entry.merchant_id or f"unknown#{entry.source}",
-            entry.received,
+            _log_received(entry, at),
             source=entry.source, path=entry.path, status=entry.status, code=entry.code,
             outcome=entry.outcome, merchant_id=entry.merchant_id, terminal_id=entry.terminal_id,
             out_trade_no=entry.out_trade_no, headers=json.dumps(entry.headers, sort_keys=True),
@@ -249,7 +294,7 @@ class DynamoPaymentsRepository:
     def record_payment(self, new: NewPayment, guard: TerminalGuard | None, log: CallbackEntry | None,
                        token: str | None) -> WriteResult:
         """Record a payment with its aggregates, savings, log entry and nonce, or report which
-        conditions failed (`payment` exists → old item in `old["payment"]`)."""
+        conditions failed (`payment` taken → the recorded one in `existing`)."""
         f = new.facts
         day = new.business_day
 
@@ -432,3 +477,206 @@ def raise_guard_failure(result: WriteResult) -> None:
         raise Unauthorized("terminal revoked", code="terminal_revoked")
     if "nonce" in result.failed:
         raise Unauthorized("nonce already used", code="replayed_nonce")
+
+
+# ---------------------------------------------------------------- in-memory fake
+
+
+@dataclass
+class _Figures:
+    gmv_fen: int = 0
+    payments: int = 0
+    refunds_fen: int = 0
+    refunds: int = 0
+    customers: set[str] = field(default_factory=set)
+
+
+def _ttl_seconds(at: datetime) -> int:
+    return int(at.timestamp())  # a TTL attribute keeps whole seconds; conditions compare those
+
+
+class InMemoryPaymentsRepository:
+    """The same semantics in memory, for the unit tests: a write checks every condition first,
+    then applies everything or nothing, under one lock. Terminals and memberships belong to
+    other areas; seed them with `add_terminal`, `revoke_terminal` and `add_membership`."""
+
+    def __init__(self) -> None:
+        self.payments: dict[str, RecordedPayment] = {}
+        self.flags: dict[str, tuple[str, ...]] = {}  # payment pk → flags it was recorded with
+        self.refunds: dict[str, dict[str, int]] = {}  # payment pk → {refund sk: amount_fen}
+        self.figures: dict[str, _Figures] = {}  # day_key / month_key → figures
+        self.guards: dict[str, int] = {}  # nonce key → expiry (unix seconds)
+        self.terminals: dict[str, datetime | None] = {}  # terminal_id → revoked_at
+        self.memberships: dict[str, Membership] = {}
+        self.log: dict[tuple[str, str], dict[str, Any]] = {}  # (log key, received) → callback
+        self._lock = threading.RLock()
+
+    # seeding (what the onboarding and memberships areas write)
+    def add_terminal(self, terminal_id: str) -> None:
+        with self._lock:
+            self.terminals.setdefault(terminal_id, None)
+
+    def revoke_terminal(self, terminal_id: str, at: datetime) -> None:
+        with self._lock:
+            if terminal_id in self.terminals and self.terminals[terminal_id] is None:
+                self.terminals[terminal_id] = at
+
+    def add_membership(self, membership: Membership) -> None:
+        with self._lock:
+            self.memberships[membership.membership_id] = membership
+
+    # conditions and effects
+    def _guard_failures(self, guard: TerminalGuard | None) -> set[str]:
+        failed: set[str] = set()
+        if guard is None:
+            return failed
+        expires = self.guards.get(nonce_key(guard.terminal_id, guard.nonce))
+        if expires is not None and not expires < _ttl_seconds(guard.at):
+            failed.add("nonce")
+        if guard.terminal_id not in self.terminals or self.terminals[guard.terminal_id] is not None:
+            failed.add("terminal")
+        return failed
+
+    def _claim(self, guard: TerminalGuard | None) -> None:
+        if guard is not None:
+            expires = guard.at + timedelta(seconds=NONCE_TTL_SECONDS)
+            self.guards[nonce_key(guard.terminal_id, guard.nonce)] = _ttl_seconds(expires)
+
+    def _savings_open(self, membership_id: str) -> bool:
+        m = self.memberships.get(membership_id)
+        return m is not None and m.status in SAVINGS_OPEN_STATUSES
+
+    def _add_savings(self, membership_id: str, amount: int) -> None:
+        m = self.memberships[membership_id]
+        self.memberships[membership_id] = replace(m, savings_fen=m.savings_fen + amount)
+
+    def _move(self, merchant_id: str, day: str, gmv: int, payments: int, refunds_fen: int, refunds: int,
+              customer: str | None = None) -> None:
+        for pk in (day_key(merchant_id, day), month_key(merchant_id, day[:7])):
+            f = self.figures.setdefault(pk, _Figures())
+            f.gmv_fen += gmv
+            f.payments += payments
+            f.refunds_fen += refunds_fen
+            f.refunds += refunds
+            if customer is not None:
+                f.customers.add(customer)
+
+    def _write_log(self, entry: CallbackEntry, at: datetime) -> None:
+        received = _log_received(entry, at)
+        self.log[(entry.merchant_id or f"unknown#{entry.source}", received)] = {
+            "received": received, "source": entry.source, "path": entry.path, "status": entry.status,
+            "code": entry.code, "outcome": entry.outcome, "terminal_id": entry.terminal_id,
+            "out_trade_no": entry.out_trade_no, "headers": dict(entry.headers), "body": entry.body,
+            "body_bytes": entry.body_bytes}
+
+    # the port
+    def record_payment(self, new: NewPayment, guard: TerminalGuard | None, log: CallbackEntry | None,
+                       token: str | None) -> WriteResult:
+        f = new.facts
+        pk = payment_pk(f.merchant_id, f.out_trade_no)
+        savings = bool(new.membership_id and new.member_savings_fen)
+        if log is not None:
+            _log_received(log, new.recorded_at)
+        with self._lock:
+            failed = self._guard_failures(guard)
+            existing = self.payments.get(pk)
+            if existing is not None:
+                failed.add("payment")
+            if savings and not self._savings_open(new.membership_id or ""):
+                failed.add("membership")
+            if failed:
+                return WriteResult(False, frozenset(failed), existing)
+            self._claim(guard)
+            self.payments[pk] = RecordedPayment(
+                payment_id=new.payment_id, merchant_id=f.merchant_id, partner_id=f.partner_id,
+                out_trade_no=f.out_trade_no, source=f.source, content_hash=f.content_hash,
+                amount_fen=f.amount_fen, buyer_id=f.buyer_id, paid_at=f.paid_at,
+                member_savings_fen=new.member_savings_fen, membership_id=new.membership_id)
+            self.flags[pk] = new.flags
+            self._move(f.merchant_id, new.business_day, f.amount_fen, 1, 0, 0, customer=f.buyer_id)
+            if savings:
+                self._add_savings(new.membership_id or "", new.member_savings_fen)
+            if log is not None:
+                self._write_log(log, new.recorded_at)
+                log.written = True
+        return WriteResult(True)
+
+    def record_refund(self, new: NewRefund, guard: TerminalGuard | None, log: CallbackEntry | None,
+                      token: str | None) -> WriteResult:
+        p = new.payment
+        pk = payment_pk(p.merchant_id, p.out_trade_no)
+        reverses = bool(p.membership_id and new.savings_reversed_fen)
+        if log is not None:
+            _log_received(log, new.recorded_at)
+        with self._lock:
+            failed = self._guard_failures(guard)
+            if new.refund_sk in self.refunds.get(pk, {}):
+                failed.add("refund")
+            current = self.payments.get(pk)
+            if current is None or current.refunded_fen != p.refunded_fen:
+                failed.add("payment")
+            if reverses and not self._savings_open(p.membership_id or ""):
+                failed.add("membership")
+            if failed or current is None:
+                return WriteResult(False, frozenset(failed))
+            self._claim(guard)
+            self.refunds.setdefault(pk, {})[new.refund_sk] = new.amount_fen
+            self.payments[pk] = replace(current, refunded_fen=current.refunded_fen + new.amount_fen,
+                                        savings_reversed_fen=current.savings_reversed_fen + new.savings_reversed_fen)
+            self._move(p.merchant_id, new.business_day, -new.amount_fen, 0, new.amount_fen, 1)
+            if reverses:
+                self._add_savings(p.membership_id or "", -new.savings_reversed_fen)
+            if log is not None:
+                self._write_log(log, new.recorded_at)
+                log.written = True
+        return WriteResult(True)
+
+    def claim_guard(self, guard: TerminalGuard) -> None:
+        with self._lock:
+            failed = self._guard_failures(guard)
+            if not failed:
+                self._claim(guard)
+        raise_guard_failure(WriteResult(not failed, frozenset(failed)))
+
+    def load_payment(self, merchant_id: str, out_trade_no: str) -> tuple[RecordedPayment | None, dict[str, int]]:
+        pk = payment_pk(merchant_id, out_trade_no)
+        with self._lock:
+            return self.payments.get(pk), dict(self.refunds.get(pk, {}))
+
+    def membership_at(self, merchant_id: str, buyer_id: str, at: datetime) -> MembershipTerms | None:
+        with self._lock:
+            started = [m for m in self.memberships.values()
+                       if m.merchant_id == merchant_id and m.customer_id == buyer_id and m.starts_at <= at]
+        if not started:
+            return None
+        m = max(started, key=lambda m: m.starts_at)
+        return MembershipTerms(m.membership_id, m.status, m.starts_at, m.ends_at, m.discount_percent,
+                               m.max_discount_per_order_fen)
+
+    def _aggregate(self, pk: str) -> Aggregate:
+        with self._lock:
+            f = self.figures.get(pk, _Figures())
+            return Aggregate(f.gmv_fen, f.payments, f.refunds_fen, len(f.customers))
+
+    def day_figures(self, merchant_id: str, day: str) -> Aggregate:
+        return self._aggregate(day_key(merchant_id, day))
+
+    def month_figures(self, merchant_id: str, month: str) -> Aggregate:
+        return self._aggregate(month_key(merchant_id, month))
+
+    def members_summary(self, merchant_id: str, now: datetime) -> dict[str, int]:
+        with self._lock:
+            active = [m for m in self.memberships.values()
+                      if m.merchant_id == merchant_id and m.status == ACTIVE and m.ends_at > now]
+        return {"active": len(active), "locked_fees_fen": sum(m.fee_fen for m in active),
+                "savings_fen": sum(m.savings_fen for m in active)}
+
+    def log_callback(self, entry: CallbackEntry, at: datetime) -> None:
+        with self._lock:
+            self._write_log(entry, at)
+        entry.written = True
+
+    def callbacks(self, log_key: str, limit: int = 50) -> list[dict[str, Any]]:
+        with self._lock:
+            mine = sorted((k[1], v) for k, v in self.log.items() if k[0] == log_key)
+        return [dict(v) for _, v in reversed(mine[-limit:])]

@@ -40,12 +40,11 @@ from chalicelib.payments.domain import (
 )
 from chalicelib.payments.repository import (
     CallbackEntry,
-    DynamoPaymentsRepository,
     NewPayment,
     NewRefund,
+    PaymentsRepository,
     TerminalGuard,
     raise_guard_failure,
-    recorded_from_attrs,
 )
 from chalicelib.payments.schemas import TerminalPayment, TerminalRefund
 
@@ -73,7 +72,7 @@ def _token() -> str:
 
 
 class PaymentsService:
-    def __init__(self, repo: DynamoPaymentsRepository, clock: Clock, config: Config,
+    def __init__(self, repo: PaymentsRepository, clock: Clock, config: Config,
                  merchant_for: Callable[[Principal, str], Merchant],
                  merchant_by_seller: Callable[[str], Merchant | None]) -> None:
         self.repo = repo
@@ -180,7 +179,8 @@ class PaymentsService:
                 g.settled = True
                 raise_guard_failure(result)
             if "payment" in result.failed:
-                recorded = recorded_from_attrs(result.old["payment"])
+                recorded = result.existing
+                assert recorded is not None, "a taken payment key comes with the recorded payment"
                 self._settle(g)
                 if not same_payment(recorded, facts):
                     raise Conflict("out_trade_no already recorded with different content", code="payment_conflict")

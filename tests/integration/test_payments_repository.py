@@ -1,0 +1,479 @@
+"""One contract for the payments repository, run against the in-memory fake (what the unit
+tests use) and the PynamoDB adapter on DynamoDB Local, so the two cannot drift.
+
+Terminals and memberships belong to other areas: each world seeds them its own way (the fake's
+seeding methods; the onboarding repository and the membership table on DynamoDB Local)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from chalicelib.errors import Unauthorized
+from chalicelib.ids import new_id
+from chalicelib.memberships.domain import ACTIVE, EXPIRED, REFUNDED, SETTLED, Membership
+from chalicelib.memberships.models import MembershipModel, member_key
+from chalicelib.onboarding.domain import Terminal
+from chalicelib.payments.domain import (
+    FLAG_MEMBERSHIP_CLOSED,
+    FLAG_NOT_ENTITLED,
+    MembershipTerms,
+    PaymentFacts,
+    RecordedPayment,
+)
+from chalicelib.payments.models import PAYMENT_SK, PaymentModel, payment_pk
+from chalicelib.payments.repository import (
+    Aggregate,
+    CallbackEntry,
+    InMemoryPaymentsRepository,
+    NewPayment,
+    NewRefund,
+    PaymentsRepository,
+    TerminalGuard,
+    WriteResult,
+)
+
+T0 = datetime(2026, 3, 10, 2, 0, 5, tzinfo=UTC)  # 10:00:05 in Shanghai
+D1, D2 = "2026-03-10", "2026-03-11"
+
+
+class World:
+    """A repository with the terminals and memberships it checks."""
+
+    def __init__(self, repo: PaymentsRepository, add_terminal: Callable[[str], None],
+                 revoke_terminal: Callable[[str], None], add_membership: Callable[[Membership], None],
+                 set_status: Callable[[str, str], None], savings: Callable[[str], int],
+                 flags: Callable[[str, str], tuple[str, ...]]) -> None:
+        self.repo = repo
+        self.add_terminal = add_terminal
+        self.revoke_terminal = revoke_terminal
+        self.add_membership = add_membership
+        self.set_status = set_status
+        self.savings = savings
+        self.flags = flags
+
+
+def _fake_world() -> World:
+    repo = InMemoryPaymentsRepository()
+
+    def set_status(mid: str, status: str) -> None:
+        repo.add_membership(replace(repo.memberships[mid], status=status))
+
+    return World(repo, repo.add_terminal, lambda tid: repo.revoke_terminal(tid, T0), repo.add_membership,
+                 set_status, lambda mid: repo.memberships[mid].savings_fen,
+                 lambda m, otn: repo.flags[payment_pk(m, otn)])
+
+
+def _dynamo_world(container: Any) -> World:
+    onboarding = container.onboarding_repo
+
+    def add_terminal(tid: str) -> None:
+        onboarding.add_terminal(Terminal(tid, "mch_x", "ptn_x", "sto_x", "qr", "s" * 43, T0))
+
+    def add_membership(m: Membership) -> None:
+        MembershipModel(
+            m.membership_id, merchant_id=m.merchant_id, partner_id=m.partner_id, customer_id=m.customer_id,
+            member_key=member_key(m.merchant_id, m.customer_id), plan_id=m.plan_id, plan_name=m.plan_name,
+            status=m.status, fee_fen=m.fee_fen, discount_percent=m.discount_percent,
+            max_discount_per_order_fen=m.max_discount_per_order_fen, savings_fen=m.savings_fen,
+            starts_at=m.starts_at, ends_at=m.ends_at, refund_deadline=m.refund_deadline, created_at=m.created_at,
+        ).save()
+
+    def set_status(mid: str, status: str) -> None:
+        MembershipModel(mid).update(actions=[MembershipModel.status.set(status)])
+
+    def savings(mid: str) -> int:
+        return int(MembershipModel.get(mid, consistent_read=True).savings_fen)
+
+    def flags(m: str, otn: str) -> tuple[str, ...]:
+        return tuple(PaymentModel.get(payment_pk(m, otn), PAYMENT_SK, consistent_read=True).flags or ())
+
+    return World(container.payments_repo, add_terminal, lambda tid: onboarding.revoke_terminal(tid, T0),
+                 add_membership, set_status, savings, flags)
+
+
+@pytest.fixture(params=["fake", "dynamodb"])
+def world(request: pytest.FixtureRequest) -> World:
+    if request.param == "fake":
+        return _fake_world()
+    return _dynamo_world(request.getfixturevalue("container"))
+
+
+@pytest.fixture
+def repo(world: World) -> PaymentsRepository:
+    return world.repo
+
+
+# ---------------------------------------------------------------- builders
+
+
+def facts(merchant_id: str, out_trade_no: str | None = None, *, amount: int = 1000, buyer: str = "2088000000000001",
+          paid_at: datetime = T0, discount: int = 0, terminal_id: str | None = None) -> PaymentFacts:
+    return PaymentFacts(merchant_id=merchant_id, partner_id="ptn_1", source="terminal",
+                        out_trade_no=out_trade_no or new_id("o"), amount_fen=amount, buyer_id=buyer,
+                        paid_at=paid_at, discount_fen=discount, store_id="sto_1", terminal_id=terminal_id)
+
+
+def new_payment(f: PaymentFacts, *, day: str = D1, savings: int = 0, membership_id: str | None = None,
+                flags: tuple[str, ...] = ()) -> NewPayment:
+    return NewPayment(f, new_id("pay"), day, savings, membership_id, flags, T0 + timedelta(seconds=1))
+
+
+def recorded(new: NewPayment, **over: Any) -> RecordedPayment:
+    f = new.facts
+    return replace(RecordedPayment(
+        payment_id=new.payment_id, merchant_id=f.merchant_id, partner_id=f.partner_id,
+        out_trade_no=f.out_trade_no, source=f.source, content_hash=f.content_hash, amount_fen=f.amount_fen,
+        buyer_id=f.buyer_id, paid_at=f.paid_at, member_savings_fen=new.member_savings_fen,
+        membership_id=new.membership_id), **over)
+
+
+def new_refund(p: RecordedPayment, amount: int, *, key: str | None = None, day: str = D2,
+               reversed_fen: int = 0) -> NewRefund:
+    key = key or new_id("r")
+    return NewRefund(p, f"REF#terminal#{key}", new_id("ref"), key, "terminal", amount,
+                     T0 + timedelta(days=1), day, reversed_fen)
+
+
+def load(repo: PaymentsRepository, new: NewPayment) -> tuple[RecordedPayment | None, dict[str, int]]:
+    return repo.load_payment(new.facts.merchant_id, new.facts.out_trade_no)
+
+
+def current(repo: PaymentsRepository, new: NewPayment) -> RecordedPayment:
+    p, _ = load(repo, new)
+    assert p is not None
+    return p
+
+
+def membership(merchant_id: str, customer: str = "2088000000000001", *, status: str = ACTIVE,
+               starts_at: datetime = T0 - timedelta(days=1), days: int = 30, fee: int = 3000) -> Membership:
+    return Membership(new_id("mbr"), merchant_id, "ptn_1", customer, "pln_1", "Monthly", status, fee, 10, None, 0,
+                      starts_at, starts_at + timedelta(days=days), starts_at + timedelta(days=days + 7),
+                      starts_at)
+
+
+def entry(merchant_id: str | None, **over: Any) -> CallbackEntry:
+    e = CallbackEntry("terminal", "/v1/terminal/payments", '{"a":1}', 7, {"content-type": "application/json"},
+                      status=200, outcome="recorded", merchant_id=merchant_id, terminal_id="tml_1")
+    for k, v in over.items():
+        setattr(e, k, v)
+    return e
+
+
+def mid() -> str:
+    return new_id("mch")
+
+
+# ---------------------------------------------------------------- payments
+
+
+def test_a_new_payment_is_recorded_with_its_day_and_month_aggregates(repo: PaymentsRepository) -> None:
+    m = mid()
+    new = new_payment(facts(m, amount=1234))
+    assert repo.record_payment(new, None, None, None) == WriteResult(True)
+    assert load(repo, new) == (recorded(new), {})
+    assert repo.day_figures(m, D1) == Aggregate(1234, 1, 0, 1)
+    assert repo.month_figures(m, "2026-03") == Aggregate(1234, 1, 0, 1)
+    assert repo.day_figures(m, D2) == Aggregate()
+    assert repo.load_payment(m, "o_missing") == (None, {})
+
+
+def test_a_taken_key_fails_with_the_recorded_payment_and_writes_nothing(repo: PaymentsRepository) -> None:
+    m = mid()
+    first = new_payment(facts(m, amount=1000))
+    first_log = entry(m)
+    assert repo.record_payment(first, None, first_log, None).ok
+    assert first_log.written
+    again = new_payment(replace(first.facts, amount_fen=999, buyer_id="2088000000000002"), day=D2)
+    again_log = entry(m, outcome="other")
+    result = repo.record_payment(again, None, again_log, None)
+    assert not result.ok
+    assert result.failed == {"payment"}
+    assert result.existing == recorded(first)
+    assert not again_log.written
+    assert load(repo, first) == (recorded(first), {})
+    assert repo.day_figures(m, D1) == Aggregate(1000, 1, 0, 1)
+    assert repo.day_figures(m, D2) == Aggregate()
+    assert [c["outcome"] for c in repo.callbacks(m)] == ["recorded"]
+
+
+def test_customers_are_counted_once_per_day_and_per_month(repo: PaymentsRepository) -> None:
+    m = mid()
+    a, b = "2088000000000001", "2088000000000002"
+    for buyer, day in ((a, D1), (a, D1), (a, D2), (b, D2)):
+        assert repo.record_payment(new_payment(facts(m, amount=100, buyer=buyer), day=day), None, None, None).ok
+    assert repo.day_figures(m, D1) == Aggregate(200, 2, 0, 1)
+    assert repo.day_figures(m, D2) == Aggregate(200, 2, 0, 2)
+    assert repo.month_figures(m, "2026-03") == Aggregate(400, 4, 0, 2)
+    assert repo.month_figures(m, "2026-04") == Aggregate()
+
+
+def test_concurrent_recordings_of_one_payment_let_exactly_one_through(repo: PaymentsRepository) -> None:
+    m = mid()
+    f = facts(m)
+    n = 8
+    barrier = threading.Barrier(n)
+    results: list[tuple[NewPayment, WriteResult]] = []
+    lock = threading.Lock()
+
+    def record() -> None:
+        new = new_payment(f)
+        barrier.wait()
+        r = repo.record_payment(new, None, None, None)
+        with lock:
+            results.append((new, r))
+
+    threads = [threading.Thread(target=record) for _ in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    winners = [new for new, r in results if r.ok]
+    assert len(winners) == 1
+    assert all(r.failed == {"payment"} and r.existing == recorded(winners[0]) for _, r in results if not r.ok)
+    assert repo.day_figures(m, D1) == Aggregate(1000, 1, 0, 1)
+
+
+# ---------------------------------------------------------------- terminal guard
+
+
+def test_a_nonce_is_claimed_once_and_a_replay_writes_nothing(world: World) -> None:
+    repo, m, tid = world.repo, mid(), new_id("tml")
+    world.add_terminal(tid)
+    guard = TerminalGuard(tid, new_id("n"), T0)
+    first = new_payment(facts(m, terminal_id=tid))
+    assert repo.record_payment(first, guard, None, None).ok
+    second = new_payment(facts(m, terminal_id=tid))
+    result = repo.record_payment(second, guard, None, None)
+    assert (result.ok, result.failed) == (False, {"nonce"})
+    assert load(repo, second) == (None, {})
+    assert repo.day_figures(m, D1).payments == 1
+    with pytest.raises(Unauthorized) as e:
+        repo.claim_guard(replace(guard, at=T0 + timedelta(seconds=600, microseconds=900_000)))
+    assert e.value.code == "replayed_nonce"
+    refund = repo.record_refund(new_refund(current(repo, first), 100), guard, None, None)
+    assert (refund.ok, refund.failed) == (False, {"nonce"})
+    assert current(repo, first).refunded_fen == 0
+
+
+def test_claim_guard_alone_and_the_nonce_expires(world: World) -> None:
+    repo, tid = world.repo, new_id("tml")
+    world.add_terminal(tid)
+    guard = TerminalGuard(tid, new_id("n"), T0)
+    repo.claim_guard(guard)
+    with pytest.raises(Unauthorized) as e:
+        repo.claim_guard(replace(guard, at=T0 + timedelta(seconds=600)))
+    assert e.value.code == "replayed_nonce"
+    repo.claim_guard(replace(guard, terminal_id=tid, nonce=new_id("n")))  # another nonce
+    repo.claim_guard(replace(guard, at=T0 + timedelta(seconds=601)))  # expired (lazy TTL): claimable
+    with pytest.raises(Unauthorized):
+        repo.claim_guard(replace(guard, at=T0 + timedelta(seconds=602)))
+
+
+def test_a_revoked_or_unknown_terminal_fails_and_writes_nothing(world: World) -> None:
+    repo, m, tid = world.repo, mid(), new_id("tml")
+    world.add_terminal(tid)
+    first = new_payment(facts(m, terminal_id=tid))
+    assert repo.record_payment(first, TerminalGuard(tid, new_id("n"), T0), None, None).ok
+    world.revoke_terminal(tid)
+    late = new_payment(facts(m, terminal_id=tid))
+    result = repo.record_payment(late, TerminalGuard(tid, new_id("n"), T0), None, None)
+    assert (result.ok, result.failed) == (False, {"terminal"})
+    assert load(repo, late) == (None, {})
+    with pytest.raises(Unauthorized) as e:
+        repo.claim_guard(TerminalGuard(tid, new_id("n"), T0))
+    assert e.value.code == "terminal_revoked"
+    # every failed condition is reported: the revocation and the taken key together
+    dup = repo.record_payment(new_payment(first.facts), TerminalGuard(tid, new_id("n"), T0), None, None)
+    assert dup.failed == {"terminal", "payment"} and dup.existing == recorded(first)
+    refund = repo.record_refund(new_refund(current(repo, first), 10), TerminalGuard(tid, new_id("n"), T0), None, None)
+    assert (refund.ok, refund.failed) == (False, {"terminal"})
+    unknown = new_id("tml")
+    result = repo.record_payment(new_payment(facts(m)), TerminalGuard(unknown, new_id("n"), T0), None, None)
+    assert result.failed == {"terminal"}
+    assert repo.day_figures(m, D1) == Aggregate(1000, 1, 0, 1)
+
+
+# ---------------------------------------------------------------- refunds
+
+
+def test_a_refund_moves_the_payment_and_the_aggregates_of_its_own_day(repo: PaymentsRepository) -> None:
+    m = mid()
+    new = new_payment(facts(m, amount=1000))
+    assert repo.record_payment(new, None, None, None).ok
+    r = new_refund(current(repo, new), 300, day=D2)
+    assert repo.record_refund(r, None, None, None) == WriteResult(True)
+    assert load(repo, new) == (recorded(new, refunded_fen=300), {r.refund_sk: 300})
+    assert repo.day_figures(m, D1) == Aggregate(1000, 1, 0, 1)
+    assert repo.day_figures(m, D2) == Aggregate(-300, 0, 300, 0)
+    assert repo.month_figures(m, "2026-03") == Aggregate(700, 1, 300, 1)
+
+
+def test_refunds_add_up_to_the_refunded_total_up_to_the_whole_amount(repo: PaymentsRepository) -> None:
+    m = mid()
+    new = new_payment(facts(m, amount=1000))
+    assert repo.record_payment(new, None, None, None).ok
+    a = new_refund(current(repo, new), 300)
+    assert repo.record_refund(a, None, None, None).ok
+    b = new_refund(current(repo, new), 700)
+    assert repo.record_refund(b, None, None, None).ok
+    assert load(repo, new) == (recorded(new, refunded_fen=1000), {a.refund_sk: 300, b.refund_sk: 700})
+    assert repo.month_figures(m, "2026-03") == Aggregate(0, 1, 1000, 1)
+
+
+def test_a_refund_is_conditional_on_the_refunded_total_read(repo: PaymentsRepository) -> None:
+    m = mid()
+    new = new_payment(facts(m, amount=1000))
+    assert repo.record_payment(new, None, None, None).ok
+    read = current(repo, new)
+    assert repo.record_refund(new_refund(read, 600), None, None, None).ok
+    stale = repo.record_refund(new_refund(read, 600), None, None, None)  # raced: the total moved
+    assert (stale.ok, stale.failed, stale.existing) == (False, {"payment"}, None)
+    assert current(repo, new).refunded_fen == 600
+    assert repo.day_figures(m, D2) == Aggregate(-600, 0, 600, 0)
+
+
+def test_a_refund_key_is_used_once(repo: PaymentsRepository) -> None:
+    m = mid()
+    new = new_payment(facts(m, amount=1000))
+    assert repo.record_payment(new, None, None, None).ok
+    assert repo.record_refund(new_refund(current(repo, new), 100, key="r1"), None, None, None).ok
+    again = repo.record_refund(new_refund(current(repo, new), 100, key="r1"), None, None, None)
+    assert (again.ok, again.failed) == (False, {"refund"})
+    assert load(repo, new)[1] == {"REF#terminal#r1": 100}
+    assert current(repo, new).refunded_fen == 100
+
+
+def test_a_refund_of_an_unrecorded_payment_fails(repo: PaymentsRepository) -> None:
+    m = mid()
+    ghost = recorded(new_payment(facts(m)))
+    result = repo.record_refund(new_refund(ghost, 100), None, None, None)
+    assert (result.ok, result.failed) == (False, {"payment"})
+    assert repo.load_payment(m, ghost.out_trade_no) == (None, {})
+    assert repo.day_figures(m, D2) == Aggregate()
+
+
+# ---------------------------------------------------------------- memberships
+
+
+def test_member_savings_are_applied_and_reversed_while_the_membership_is_open(world: World) -> None:
+    repo, m = world.repo, mid()
+    mem = membership(m)
+    world.add_membership(mem)
+    new = new_payment(facts(m, amount=900, discount=100), savings=100, membership_id=mem.membership_id)
+    assert repo.record_payment(new, None, None, None).ok
+    assert world.savings(mem.membership_id) == 100
+    r = new_refund(current(repo, new), 450, reversed_fen=50)
+    assert repo.record_refund(r, None, None, None).ok
+    assert world.savings(mem.membership_id) == 50
+    assert current(repo, new) == recorded(new, refunded_fen=450, savings_reversed_fen=50)
+    world.set_status(mem.membership_id, EXPIRED)  # expired: savings still move
+    new2 = new_payment(facts(m, amount=900, discount=100), savings=100, membership_id=mem.membership_id)
+    assert repo.record_payment(new2, None, None, None).ok
+    assert world.savings(mem.membership_id) == 150
+
+
+@pytest.mark.parametrize("status", [REFUNDED, SETTLED])
+def test_a_closed_membership_refuses_savings_and_nothing_is_written(world: World, status: str) -> None:
+    repo, m = world.repo, mid()
+    mem = membership(m)
+    world.add_membership(mem)
+    paid = new_payment(facts(m, amount=900, discount=100), savings=100, membership_id=mem.membership_id)
+    assert repo.record_payment(paid, None, None, None).ok
+    world.set_status(mem.membership_id, status)
+    new = new_payment(facts(m, amount=900, discount=100), savings=100, membership_id=mem.membership_id)
+    result = repo.record_payment(new, None, None, None)
+    assert (result.ok, result.failed) == (False, {"membership"})
+    assert load(repo, new) == (None, {})
+    refund = repo.record_refund(new_refund(current(repo, paid), 900, reversed_fen=100), None, None, None)
+    assert (refund.ok, refund.failed) == (False, {"membership"})
+    assert world.savings(mem.membership_id) == 100
+    assert repo.day_figures(m, D1) == Aggregate(900, 1, 0, 1)
+    # the same payment and refund without savings go through (what the service retries with)
+    retry = replace(new, member_savings_fen=0, membership_id=None, flags=(FLAG_MEMBERSHIP_CLOSED,))
+    assert repo.record_payment(retry, None, None, None).ok
+    assert world.flags(m, new.facts.out_trade_no) == (FLAG_MEMBERSHIP_CLOSED,)
+    assert world.flags(m, paid.facts.out_trade_no) == ()
+    assert repo.record_refund(new_refund(current(repo, paid), 900), None, None, None).ok
+    assert world.savings(mem.membership_id) == 100
+
+
+def test_an_unknown_membership_refuses_savings(repo: PaymentsRepository) -> None:
+    m = mid()
+    new = new_payment(facts(m, discount=100), savings=100, membership_id=new_id("mbr"))
+    result = repo.record_payment(new, None, None, None)
+    assert (result.ok, result.failed) == (False, {"membership"})
+
+
+def test_flags_are_recorded_with_the_payment(world: World) -> None:
+    m = mid()
+    new = new_payment(facts(m, discount=100), flags=(FLAG_NOT_ENTITLED,))
+    assert world.repo.record_payment(new, None, None, None).ok
+    assert world.flags(m, new.facts.out_trade_no) == (FLAG_NOT_ENTITLED,)
+
+
+def test_membership_at_is_the_one_started_last_by_then(world: World) -> None:
+    repo, m, buyer = world.repo, mid(), "2088000000000009"
+    old = membership(m, buyer, starts_at=T0 - timedelta(days=40))
+    recent = membership(m, buyer, starts_at=T0 - timedelta(days=5), status=REFUNDED)
+    for x in (old, recent, membership(mid(), buyer), membership(m, "2088000000000008")):
+        world.add_membership(x)
+    assert repo.membership_at(m, buyer, T0 - timedelta(days=41)) is None
+    assert repo.membership_at(m, buyer, T0 - timedelta(days=10)) == MembershipTerms(
+        old.membership_id, ACTIVE, old.starts_at, old.ends_at, 10, None)
+    got = repo.membership_at(m, buyer, T0)
+    assert got is not None and (got.membership_id, got.status) == (recent.membership_id, REFUNDED)
+
+
+def test_members_summary_counts_memberships_active_now(world: World) -> None:
+    repo, m = world.repo, mid()
+    active = membership(m, fee=3000)
+    world.add_membership(active)
+    world.add_membership(membership(m, "2088000000000002", fee=5000, status=EXPIRED))
+    world.add_membership(membership(m, "2088000000000003", starts_at=T0 - timedelta(days=31)))  # past its end
+    assert repo.record_payment(new_payment(facts(m, discount=100), savings=100, membership_id=active.membership_id),
+                               None, None, None).ok
+    assert repo.members_summary(m, T0) == {"active": 1, "locked_fees_fen": 3000, "savings_fen": 100}
+    assert repo.members_summary(mid(), T0) == {"active": 0, "locked_fees_fen": 0, "savings_fen": 0}
+
+
+# ---------------------------------------------------------------- callback log
+
+
+def test_the_callback_log_is_newest_first_per_merchant(repo: PaymentsRepository) -> None:
+    m = mid()
+    for i in range(3):
+        e = entry(m, out_trade_no=f"o{i}", code=None if i else "replayed_nonce")
+        repo.log_callback(e, T0 + timedelta(seconds=i))
+        assert e.written and e.received is not None
+    logged = repo.callbacks(m)
+    assert [c["out_trade_no"] for c in logged] == ["o2", "o1", "o0"]
+    assert logged[2] == {"received": logged[2]["received"], "source": "terminal", "path": "/v1/terminal/payments",
+                         "status": 200, "code": "replayed_nonce", "outcome": "recorded", "terminal_id": "tml_1",
+                         "out_trade_no": "o0", "headers": {"content-type": "application/json"},
+                         "body": '{"a":1}', "body_bytes": 7}
+    assert logged[0]["received"].startswith("2026-03-10T02:00:07.000000+00:00#")
+    assert [c["out_trade_no"] for c in repo.callbacks(m, limit=2)] == ["o2", "o1"]
+    anonymous = entry(None, source="alipay", status=401, outcome="rejected")
+    repo.log_callback(anonymous, T0)
+    assert anonymous.received in [c["received"] for c in repo.callbacks("unknown#alipay")]
+    assert len(repo.callbacks(m)) == 3
+
+
+def test_a_recording_transaction_logs_its_callback(repo: PaymentsRepository) -> None:
+    m = mid()
+    new = new_payment(facts(m))
+    log = entry(m, out_trade_no=new.facts.out_trade_no)
+    assert repo.record_payment(new, None, log, None).ok
+    r = new_refund(current(repo, new), 10)
+    rlog = entry(m, path="/v1/terminal/refunds", out_trade_no=new.facts.out_trade_no)
+    assert repo.record_refund(r, None, rlog, None).ok
+    assert log.written and rlog.written
+    logged = repo.callbacks(m)
+    assert [c["path"] for c in logged] == ["/v1/terminal/refunds", "/v1/terminal/payments"]
+    assert logged[1]["received"] == log.received and log.received.startswith("2026-03-10T02:00:06")
