@@ -99,10 +99,27 @@ class RecordedPayment:
     member_savings_fen: int = 0
     savings_reversed_fen: int = 0
     membership_id: str | None = None
+    terminal_refunded_fen: int = 0  # what terminals asked to refund, in total
 
     @property
     def refundable_fen(self) -> int:
         return self.amount_fen - self.refunded_fen
+
+    @property
+    def terminal_refundable_fen(self) -> int:
+        """What terminals may still ask to refund."""
+        return self.amount_fen - self.terminal_refunded_fen
+
+
+def terminal_refund_adds(payment: RecordedPayment, requested_fen: int) -> int:
+    """How much a terminal refund adds to the payment's refunded total.
+
+    Terminal refund callbacks and the platform's cumulative `refund_fee` report the same money
+    from two channels, in any order. The refunded total is max(Σ terminal refunds, the
+    platform's total): a refund the platform already reported adds nothing, and one it has not
+    reported yet adds what it exceeds. (Alipay notifications add `refund_fee − refunded total`
+    when positive, which keeps the same invariant.)"""
+    return max(payment.terminal_refunded_fen + requested_fen, payment.refunded_fen) - payment.refunded_fen
 
 
 def same_payment(recorded: RecordedPayment, incoming: PaymentFacts) -> bool:

@@ -81,6 +81,8 @@ class PaymentModel(BaseModel):
     member_savings_fen = NumberAttribute(default=0)  # counted savings at record time
     savings_reversed_fen = NumberAttribute(default=0)
     flags = ListAttribute(of=UnicodeAttribute, null=True)
+    terminal_refunded_fen = NumberAttribute(default=0)  # Σ terminal refund requests (see terminal_refund_adds)
+    requested_fen = NumberAttribute(null=True)  # on refund rows read through this model: see RefundModel
     recorded_at = UTCDateTimeAttribute()
 
     buyer_index = PaymentsByBuyer()
@@ -112,6 +114,9 @@ class RefundModel(BaseModel):
     business_day = UnicodeAttribute()  # YYYY-MM-DD of recorded_at in YUNDIAN_TZ
     membership_id = UnicodeAttribute(null=True)
     savings_reversed_fen = NumberAttribute(default=0)
+    # What the terminal asked to refund (idempotency compares it); `amount_fen` is what it added
+    # to the refunded total, 0 when the platform had already reported that money.
+    requested_fen = NumberAttribute(null=True)
 
 
 AGGREGATE_SK = "AGG"

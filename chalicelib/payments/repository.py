@@ -101,6 +101,8 @@ class NewRefund:
     recorded_at: datetime
     business_day: str
     savings_reversed_fen: int  # applied to the membership in the same transaction
+    requested_fen: int | None = None  # a terminal refund's own amount (None: same as amount_fen)
+    terminal_fen: int = 0  # added to the payment's terminal_refunded_fen
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,7 @@ class PaymentsRepository(Protocol):
         ...
 
     def load_payment(self, merchant_id: str, out_trade_no: str) -> tuple[RecordedPayment | None, dict[str, int]]:
-        """The payment and its refunds as {refund sk: amount_fen}, read consistently."""
+        """The payment and its refunds as {refund sk: requested amount}, read consistently."""
         ...
 
     def membership_at(self, merchant_id: str, buyer_id: str, at: datetime) -> MembershipTerms | None:
@@ -230,6 +232,7 @@ def _recorded(m: PaymentModel) -> RecordedPayment:
         amount_fen=int(m.amount_fen), buyer_id=m.buyer_id, paid_at=m.paid_at,
         refunded_fen=int(m.refunded_fen or 0), member_savings_fen=int(m.member_savings_fen or 0),
         savings_reversed_fen=int(m.savings_reversed_fen or 0), membership_id=m.membership_id,
+        terminal_refunded_fen=int(m.terminal_refunded_fen or 0),
     )
 
 
@@ -342,15 +345,20 @@ class DynamoPaymentsRepository:
                 out_trade_no=p.out_trade_no, out_request_no=new.out_request_no, source=new.source,
                 amount_fen=new.amount_fen, buyer_id=p.buyer_id, paid_at=p.paid_at, recorded_at=new.recorded_at,
                 business_day=new.business_day, membership_id=p.membership_id,
-                savings_reversed_fen=new.savings_reversed_fen,
+                savings_reversed_fen=new.savings_reversed_fen, requested_fen=new.requested_fen,
             ), condition=RefundModel.pk.does_not_exist(), return_old=True)
             if log is not None:
                 tx.put("log", self._log_item(log, new.recorded_at))
             actions = [PaymentModel.refunded_fen.add(new.amount_fen)]
             if new.savings_reversed_fen:
                 actions.append(PaymentModel.savings_reversed_fen.add(new.savings_reversed_fen))
+            if new.terminal_fen:
+                actions.append(PaymentModel.terminal_refunded_fen.add(new.terminal_fen))
+            terminal_total = PaymentModel.terminal_refunded_fen == p.terminal_refunded_fen
+            if p.terminal_refunded_fen == 0:
+                terminal_total = terminal_total | PaymentModel.terminal_refunded_fen.does_not_exist()
             tx.update("payment", PaymentModel(pk, PAYMENT_SK), actions,
-                      condition=PaymentModel.refunded_fen == p.refunded_fen)
+                      condition=(PaymentModel.refunded_fen == p.refunded_fen) & terminal_total)
             self._aggregate_updates(tx, p.merchant_id, new.business_day, -new.amount_fen, 0, new.amount_fen, 1)
             if p.membership_id and new.savings_reversed_fen:
                 tx.update("membership", MembershipModel(p.membership_id),
@@ -375,7 +383,7 @@ class DynamoPaymentsRepository:
     # ------------------------------------------------------------------ reads
 
     def load_payment(self, merchant_id: str, out_trade_no: str) -> tuple[RecordedPayment | None, dict[str, int]]:
-        """The payment (consistent read) and its refunds as {refund sk: amount_fen}, in one query."""
+        """The payment (consistent read) and its refunds as {refund sk: requested amount}, in one query."""
         payment: RecordedPayment | None = None
         refunds: dict[str, int] = {}
 
@@ -386,7 +394,7 @@ class DynamoPaymentsRepository:
                 if item.sk == PAYMENT_SK:
                     payment = _recorded(item)
                 else:
-                    refunds[item.sk] = int(item.amount_fen)
+                    refunds[item.sk] = int(item.amount_fen if item.requested_fen is None else item.requested_fen)
 
         with_retries(query)
         return payment, refunds
@@ -542,9 +550,9 @@ class InMemoryPaymentsRepository:
             expires = guard.at + timedelta(seconds=NONCE_TTL_SECONDS)
             self.guards[nonce_key(guard.terminal_id, guard.nonce)] = _ttl_seconds(expires)
 
-    def _savings_open(self, membership_id: str) -> bool:
+    def _savings_open(self, membership_id: str, now: datetime) -> bool:
         m = self.memberships.get(membership_id)
-        return m is not None and m.status in SAVINGS_OPEN_STATUSES
+        return m is not None and m.status in SAVINGS_OPEN_STATUSES and m.refund_deadline > now
 
     def _add_savings(self, membership_id: str, amount: int) -> None:
         m = self.memberships[membership_id]
@@ -582,7 +590,7 @@ class InMemoryPaymentsRepository:
             existing = self.payments.get(pk)
             if existing is not None:
                 failed.add("payment")
-            if savings and not self._savings_open(new.membership_id or ""):
+            if savings and not self._savings_open(new.membership_id or "", new.recorded_at):
                 failed.add("membership")
             if failed:
                 return WriteResult(False, frozenset(failed), existing)
@@ -613,16 +621,19 @@ class InMemoryPaymentsRepository:
             if new.refund_sk in self.refunds.get(pk, {}):
                 failed.add("refund")
             current = self.payments.get(pk)
-            if current is None or current.refunded_fen != p.refunded_fen:
+            if current is None or (current.refunded_fen, current.terminal_refunded_fen) != (
+                    p.refunded_fen, p.terminal_refunded_fen):
                 failed.add("payment")
-            if reverses and not self._savings_open(p.membership_id or ""):
+            if reverses and not self._savings_open(p.membership_id or "", new.recorded_at):
                 failed.add("membership")
             if failed or current is None:
                 return WriteResult(False, frozenset(failed))
             self._claim(guard)
-            self.refunds.setdefault(pk, {})[new.refund_sk] = new.amount_fen
+            self.refunds.setdefault(pk, {})[new.refund_sk] = (
+                new.amount_fen if new.requested_fen is None else new.requested_fen)
             self.payments[pk] = replace(current, refunded_fen=current.refunded_fen + new.amount_fen,
-                                        savings_reversed_fen=current.savings_reversed_fen + new.savings_reversed_fen)
+                                        savings_reversed_fen=current.savings_reversed_fen + new.savings_reversed_fen,
+                                        terminal_refunded_fen=current.terminal_refunded_fen + new.terminal_fen)
             self._move(p.merchant_id, new.business_day, -new.amount_fen, 0, new.amount_fen, 1)
             if reverses:
                 self._add_savings(p.membership_id or "", -new.savings_reversed_fen)

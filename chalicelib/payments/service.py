@@ -37,6 +37,7 @@ from chalicelib.payments.domain import (
     reversal_delta,
     same_payment,
     savings_decision,
+    terminal_refund_adds,
 )
 from chalicelib.payments.repository import (
     CallbackEntry,
@@ -142,11 +143,13 @@ class PaymentsService:
                     self._settle(g)
                     self._duplicate("refund", identity.merchant_id, body.out_trade_no)
                     return {"refund_id": rid, "duplicate": True, "refunded_total_fen": payment.refunded_fen}
-                if body.amount_fen > payment.refundable_fen:
-                    raise Conflict(f"only {payment.refundable_fen} fen left to refund", code="refund_exceeds_payment")
-                if self._apply_refund(payment, sk, rid, body.out_request_no, "terminal", body.amount_fen, g, log):
-                    return {"refund_id": rid, "duplicate": False,
-                            "refunded_total_fen": payment.refunded_fen + body.amount_fen}
+                if body.amount_fen > payment.terminal_refundable_fen:
+                    raise Conflict(f"only {payment.terminal_refundable_fen} fen left to refund",
+                                   code="refund_exceeds_payment")
+                adds = terminal_refund_adds(payment, body.amount_fen)
+                if self._apply_refund(payment, sk, rid, body.out_request_no, "terminal", adds, g, log,
+                                      requested_fen=body.amount_fen):
+                    return {"refund_id": rid, "duplicate": False, "refunded_total_fen": payment.refunded_fen + adds}
             raise StorageUnavailable("the payment is changing too fast, retry")
 
         return self._guarded(identity, wall_now, run)
@@ -192,15 +195,16 @@ class PaymentsService:
         raise AssertionError("unreachable: the second attempt writes no membership")
 
     def _apply_refund(self, payment: RecordedPayment, sk: str, rid: str, out_request_no: str, source: str,
-                      amount: int, g: _Guard, log: CallbackEntry | None) -> bool:
-        """One attempt at recording a refund against `payment` as read; False if the payment or
-        the refund changed meanwhile (the caller reads again)."""
+                      amount: int, g: _Guard, log: CallbackEntry | None, requested_fen: int | None = None) -> bool:
+        """One attempt at recording a refund that adds `amount` to `payment`'s refunded total as
+        read (a terminal's `requested_fen` also adds to its terminal total); False if the payment
+        or the refund changed meanwhile (the caller reads again)."""
         frozen = False
         while True:
             delta = 0 if frozen or not payment.membership_id else reversal_delta(payment, payment.refunded_fen + amount)
             now = self.clock.now()
             new = NewRefund(payment, sk, rid, out_request_no, source, amount, now,
-                            business_day(now, self.config.tz), delta)
+                            business_day(now, self.config.tz), delta, requested_fen, requested_fen or 0)
             if log is not None:
                 log.status, log.code, log.outcome = 200, None, "recorded"
             result = self.repo.record_refund(new, g.guard, log, _token())

@@ -63,8 +63,6 @@ def test_savings_are_frozen_once_the_refund_window_closed_even_before_the_job_ru
     assert result["ok"], result
 
 
-@pytest.mark.xfail(strict=True, reason="open: a terminal refund reported after the platform's refund_fee "
-                   "that already covers it is counted a second time (see the review report)")
 def test_platform_refund_total_then_the_terminals_own_refund_callbacks_count_once(ali: Api) -> None:
     """The platform's `refund_fee` is the trade's total refunded, terminal refunds included:
     whichever arrives first, the payment's refunded total converges to the platform's."""

@@ -100,3 +100,29 @@ def test_same_payment_across_channels_compares_amount_and_buyer() -> None:
     same_channel = RecordedPayment("p", "m", "pt", "o1", "alipay", facts.content_hash, 100, "b1", T0)
     assert same_payment(same_channel, facts)
     assert not same_payment(same_channel, PaymentFacts("m", "pt", "alipay", "o1", 100, "b1", T0, trade_no="t2"))
+
+
+@given(refunds=st.lists(st.integers(min_value=1, max_value=500), min_size=1, max_size=6), data=st.data())
+def test_terminal_and_platform_refund_reports_converge_in_any_order(refunds: list[int], data: st.DataObject) -> None:
+    """Each refund is reported by its terminal (its own amount, idempotent by out_request_no)
+    and by the platform (the cumulative refund_fee after it). In any order, repeats included,
+    the refunded total never moves backwards, never exceeds the refunds, and ends at their sum."""
+    from chalicelib.payments.domain import RecordedPayment, terminal_refund_adds
+
+    totals = [sum(refunds[: i + 1]) for i in range(len(refunds))]
+    events = [("terminal", i) for i in range(len(refunds))] + [("platform", t) for t in totals]
+    events += data.draw(st.lists(st.sampled_from(events), max_size=4))  # redeliveries
+    refunded, terminal_total, applied = 0, 0, set()
+    for channel, value in data.draw(st.permutations(events)):
+        before = refunded
+        if channel == "platform":
+            refunded = max(refunded, value)  # what a refund_fee notification adds
+        elif value not in applied:  # a repeated out_request_no is a duplicate
+            payment = RecordedPayment("pay", "m", "p", "o", "terminal", "h", sum(refunds), "b",
+                                      datetime(2026, 1, 1, tzinfo=UTC), refunded_fen=refunded,
+                                      terminal_refunded_fen=terminal_total)
+            refunded += terminal_refund_adds(payment, refunds[value])
+            terminal_total += refunds[value]
+            applied.add(value)
+        assert before <= refunded <= sum(refunds)
+    assert refunded == sum(refunds)
