@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.auth import Principal
@@ -187,7 +187,7 @@ class MembershipService:
         """Member discount, or the best plan to offer a non-member, for a price before discount."""
         now = self.clock.now()
         merchant_id, amount = terminal.merchant_id, body.amount_fen
-        for m in self.repo.for_member(merchant_id, body.buyer_id, now):
+        for m in self._member_candidates(merchant_id, body.buyer_id, now):
             if m.is_member_at(now):
                 discount = m.discount(amount)
                 return {"member": True, "membership_id": m.membership_id, "discount_fen": discount,
@@ -206,6 +206,16 @@ class MembershipService:
                          "max_discount_per_order_fen": plan.max_discount_per_order_fen}
         return {"member": False, "membership_id": None, "discount_fen": 0, "payable_fen": amount,
                 "membership_offer": offer}
+
+    def _member_candidates(self, merchant_id: str, customer_id: str, now: datetime) -> list[Membership]:
+        """From the index, or — when it shows no current one (it lags a lock-in by a moment) —
+        the membership the active guard names, read consistently."""
+        found = self.repo.for_member(merchant_id, customer_id, now)
+        if any(m.is_member_at(now) for m in found):
+            return found
+        holder = self.repo.active_holder(merchant_id, customer_id)
+        current = self.repo.get(holder) if holder else None
+        return [current] if current is not None else found
 
     # -- lifecycle
     def run_lifecycle(self, limit: int = LIFECYCLE_BATCH) -> dict[str, Any]:

@@ -400,15 +400,35 @@ class DynamoPaymentsRepository:
         return payment, refunds
 
     def membership_at(self, merchant_id: str, buyer_id: str, at: datetime) -> MembershipTerms | None:
-        """The buyer's membership at this merchant that started last at or before `at`."""
+        """The buyer's membership at this merchant that started last at or before `at`.
+
+        The index is eventually consistent: a membership locked a moment ago may not be in it
+        yet. When it shows none covering `at`, the active-membership guard (a consistent read)
+        names the current one, so a member paying right after locking in still counts."""
         items = with_retries(lambda: list(MembershipModel.member_index.query(
             member_key(merchant_id, buyer_id), MembershipModel.starts_at <= at,
             scan_index_forward=False, limit=1)))
-        if not items:
+        m = items[0] if items else None
+        if m is None or m.ends_at <= at:
+            m = self._active_membership(merchant_id, buyer_id, at) or m
+        if m is None:
             return None
-        m = items[0]
         return MembershipTerms(m.membership_id, m.status, m.starts_at, m.ends_at, int(m.discount_percent),
                                None if m.max_discount_per_order_fen is None else int(m.max_discount_per_order_fen))
+
+    def _active_membership(self, merchant_id: str, buyer_id: str, at: datetime) -> MembershipModel | None:
+        """The membership the active guard names, read consistently, if it covers `at`."""
+        from chalicelib.memberships.repository import active_guard_key
+
+        try:
+            guard = with_retries(lambda: GuardModel.get(active_guard_key(merchant_id, buyer_id),
+                                                        consistent_read=True))
+            if not guard.owner:
+                return None
+            m = with_retries(lambda: MembershipModel.get(guard.owner, consistent_read=True))
+        except DoesNotExist:
+            return None
+        return m if m.starts_at <= at < m.ends_at else None
 
     def aggregate(self, pk: str) -> Aggregate:
         """A day's or month's figures (consistent reads) with its distinct customers."""

@@ -103,3 +103,32 @@ def test_membership_closed_between_lookup_and_write_counts_zero(api: Api, monkey
     assert dashboard(api, shop.merchant_id, day_of(api, body["paid_at"]))["day"]["payments"] == 1
     result = audit(api)
     assert result["ok"], result
+
+
+def test_a_member_paying_right_after_locking_in_counts_even_if_the_index_lags(
+        api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The membership index is eventually consistent; a payment a moment after the lock-in must
+    still find the membership (through the active guard, read consistently)."""
+    from chalicelib.memberships.models import MembershipModel
+
+    shop = new_shop(api)
+    mid = new_membership(api, shop, BUYER, percent=10)
+    monkeypatch.setattr(MembershipModel.member_index, "query", lambda *a, **k: iter(()))  # not indexed yet
+    r = pay(api, shop, payment_body(amount=900, discount=100, buyer=BUYER))
+    assert r.status == 200 and r.body["member_savings_fen"] == 100, r.body
+    assert savings_of(mid) == 100
+    monkeypatch.undo()
+    result = audit(api)
+    assert result["ok"], result
+
+
+def test_the_big_screen_knows_a_member_right_after_the_lock_in_even_if_the_index_lags(
+        api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.memberships.models import MembershipModel
+
+    shop = new_shop(api)
+    mid = new_membership(api, shop, BUYER, percent=10)
+    monkeypatch.setattr(MembershipModel.member_index, "query", lambda *a, **k: iter(()))  # not indexed yet
+    r = api.signed(shop.terminal, "/v1/terminal/offers", {"buyer_id": BUYER, "amount_fen": 1000})
+    assert r.status == 200, r.body
+    assert (r.body["member"], r.body["membership_id"], r.body["discount_fen"]) == (True, mid, 100)
