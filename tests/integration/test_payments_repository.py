@@ -6,14 +6,19 @@ seeding methods; the onboarding repository and the membership table on DynamoDB 
 
 from __future__ import annotations
 
+import dataclasses
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from chalicelib import storage
+from chalicelib.clock import OffsetClock
+from chalicelib.config import Config
+from chalicelib.container import Container, set_container
 from chalicelib.errors import Unauthorized
 from chalicelib.ids import new_id
 from chalicelib.memberships.domain import ACTIVE, EXPIRED, REFUNDED, SETTLED, Membership
@@ -37,6 +42,8 @@ from chalicelib.payments.repository import (
     TerminalGuard,
     WriteResult,
 )
+from chalicelib.storage import create_tables
+from chalicelib.tables import ALL_MODELS
 
 T0 = datetime(2026, 3, 10, 2, 0, 5, tzinfo=UTC)  # 10:00:05 in Shanghai
 D1, D2 = "2026-03-10", "2026-03-11"
@@ -97,11 +104,30 @@ def _dynamo_world(container: Any) -> World:
                  add_membership, set_status, savings, flags)
 
 
+@pytest.fixture(scope="module")
+def own_tables(test_config: Config) -> Config:
+    """This suite seeds memberships and terminals directly (no fee ledger), which the audit of
+    the shared tables would rightly flag: it gets tables of its own."""
+    config = dataclasses.replace(test_config, table_prefix=f"{test_config.table_prefix}repo-")
+    Container(config)  # binds the models to these tables
+    create_tables(ALL_MODELS)
+    storage.configure(test_config, ALL_MODELS)
+    return config
+
+
 @pytest.fixture(params=["fake", "dynamodb"])
-def world(request: pytest.FixtureRequest) -> World:
+def world(request: pytest.FixtureRequest) -> Iterator[World]:
     if request.param == "fake":
-        return _fake_world()
-    return _dynamo_world(request.getfixturevalue("container"))
+        yield _fake_world()
+        return
+    test_config: Config = request.getfixturevalue("test_config")
+    container = Container(request.getfixturevalue("own_tables"), clock=OffsetClock())
+    set_container(container)
+    try:
+        yield _dynamo_world(container)
+    finally:
+        set_container(None)
+        storage.configure(test_config, ALL_MODELS)  # back to the shared tables
 
 
 @pytest.fixture
