@@ -142,8 +142,9 @@ class PaymentsRepository(Protocol):
         read, moving the aggregates of the refund's business day and the membership's savings."""
         ...
 
-    def claim_guard(self, guard: TerminalGuard) -> None:
-        """Claim the nonce alone; 401 `terminal_revoked` / `replayed_nonce` if it cannot be."""
+    def claim_guard(self, guard: TerminalGuard, log: CallbackEntry | None = None, at: datetime | None = None) -> None:
+        """Claim the nonce (with the callback's log entry, if given, written at `at`);
+        401 `terminal_revoked` / `replayed_nonce` if it cannot be."""
         ...
 
     def load_payment(self, merchant_id: str, out_trade_no: str) -> tuple[RecordedPayment | None, dict[str, int]]:
@@ -370,15 +371,19 @@ class DynamoPaymentsRepository:
             log.written = True
         return result
 
-    def claim_guard(self, guard: TerminalGuard) -> None:
-        """Claim the nonce on its own (paths that write nothing else): `replayed_nonce` or
-        `terminal_revoked` (401) if it cannot be claimed."""
+    def claim_guard(self, guard: TerminalGuard, log: CallbackEntry | None = None, at: datetime | None = None) -> None:
+        """Claim the nonce for a path that records nothing else (with the callback's log entry
+        when given): `replayed_nonce` or `terminal_revoked` (401) if it cannot be claimed."""
 
         def build(tx: _Tx) -> None:
             self._guard_items(tx, guard)
+            if log is not None:
+                tx.put("log", self._log_item(log, at or guard.at))
 
         result = self._run(build, None)
         raise_guard_failure(result)
+        if log is not None:
+            log.written = True
 
     # ------------------------------------------------------------------ reads
 
@@ -662,11 +667,14 @@ class InMemoryPaymentsRepository:
                 log.written = True
         return WriteResult(True)
 
-    def claim_guard(self, guard: TerminalGuard) -> None:
+    def claim_guard(self, guard: TerminalGuard, log: CallbackEntry | None = None, at: datetime | None = None) -> None:
         with self._lock:
             failed = self._guard_failures(guard)
             if not failed:
                 self._claim(guard)
+                if log is not None:
+                    self._write_log(log, at or guard.at)
+                    log.written = True
         raise_guard_failure(WriteResult(not failed, frozenset(failed)))
 
     def load_payment(self, merchant_id: str, out_trade_no: str) -> tuple[RecordedPayment | None, dict[str, int]]:

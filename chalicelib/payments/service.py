@@ -97,10 +97,14 @@ class PaymentsService:
                 self.repo.claim_guard(g.guard)
             raise
 
-    def _settle(self, g: _Guard) -> None:
+    def _settle(self, g: _Guard, duplicate_of: CallbackEntry | None = None) -> None:
+        """Claim the nonce of a request that records nothing; a duplicate's callback log entry
+        goes in the same write (one round trip instead of two)."""
         if g.guard is not None and not g.settled:
             g.settled = True
-            self.repo.claim_guard(g.guard)
+            if duplicate_of is not None:
+                duplicate_of.status, duplicate_of.code, duplicate_of.outcome = 200, None, "duplicate"
+            self.repo.claim_guard(g.guard, duplicate_of, self.clock.now())
 
     def terminal_payment(self, identity: TerminalIdentity, parse: Callable[[], TerminalPayment],
                          log: CallbackEntry | None, wall_now: Any) -> dict[str, Any]:
@@ -140,7 +144,7 @@ class PaymentsService:
                 if sk in refunds:
                     if refunds[sk] != body.amount_fen:
                         raise Conflict("out_request_no already used with another amount", code="refund_conflict")
-                    self._settle(g)
+                    self._settle(g, log)
                     self._duplicate("refund", identity.merchant_id, body.out_trade_no)
                     return {"refund_id": rid, "duplicate": True, "refunded_total_fen": payment.refunded_fen}
                 if body.amount_fen > payment.terminal_refundable_fen:
@@ -184,9 +188,9 @@ class PaymentsService:
             if "payment" in result.failed:
                 recorded = result.existing
                 assert recorded is not None, "a taken payment key comes with the recorded payment"
-                self._settle(g)
                 if not same_payment(recorded, facts):
                     raise Conflict("out_trade_no already recorded with different content", code="payment_conflict")
+                self._settle(g, log)
                 self._duplicate("payment", facts.merchant_id, facts.out_trade_no, facts.terminal_id)
                 return {"payment_id": recorded.payment_id, "duplicate": True,
                         "member_savings_fen": recorded.member_savings_fen}
