@@ -261,7 +261,7 @@ def _run(n: int, dup_share: float, kind: str, rounds: int) -> None:
     print(f"peak traced Python memory over 200 calls: app {app_mem:.0f} KiB, floor {floor_mem:.0f} KiB "
           f"(ratio {app_mem / max(floor_mem, 1):.1f})")
     print(f"app DynamoDB requests by operation: {app.by_operation} "
-          f"(a new payment is 1 TransactWriteItems; a duplicate adds one transaction: its nonce claim with its log entry)")
+          f"(a new payment is 1 TransactWriteItems; a duplicate adds one: nonce claim + log entry)")
 
 
 if __name__ == "__main__":
