@@ -11,7 +11,6 @@ import base64
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,10 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from scripts.dynamodb_local import free_port
+from scripts.run_local import stop_process_group
+from tests.helpers import Reply
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_ID = "2021009900000001"
@@ -40,18 +44,6 @@ from chalicelib.tables import ALL_MODELS
 Container(Config.from_env())  # binds every model to this prefix and endpoint
 print(len(create_tables(ALL_MODELS)))
 """
-
-
-@dataclass
-class Reply:
-    status: int
-    body: Any
-    headers: dict[str, str]
-    raw: bytes
-
-    @property
-    def code(self) -> str | None:
-        return self.body.get("code") if isinstance(self.body, dict) else None
 
 
 @dataclass
@@ -86,25 +78,6 @@ class Stack:
         payload = {"sub": sub or f"{role}-{secrets.token_hex(4)}", "role": role,
                    "exp": int(time.time()) + ttl, **claims}
         return jwt.encode(payload, self.jwt_secret, algorithm="HS256")
-
-
-def _free_port() -> int:
-    from scripts.dynamodb_local import free_port
-
-    return free_port()
-
-
-def _stop_group(proc: subprocess.Popen[bytes] | None) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    except ProcessLookupError:
-        pass
 
 
 def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60.0) -> None:
@@ -162,7 +135,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         table_env = {**env, "YUNDIAN_TABLE_PREFIX": _stage_prefix() or prefix}
         subprocess.run([sys.executable, "-c", _CREATE_TABLES], cwd=str(ROOT), env=table_env, check=True,
                        capture_output=True, timeout=120)
-        port = _free_port()
+        port = free_port()
         chalice = Path(sys.executable).parent / "chalice"
         with open(log_path, "wb") as log:
             server = subprocess.Popen(
@@ -173,9 +146,25 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         _wait_http(f"{base}/v1/openapi.json", server, log_path)
         yield Stack(base, JWT_SECRET, APP_ID, key, log_path)
     finally:
-        _stop_group(server)
+        stop_process_group(server)
         ddb.stop()
 
 
 def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
+
+
+@pytest.fixture(scope="module")
+def admin(stack: Stack) -> str:
+    return stack.token("admin", "ops-1")
+
+
+@pytest.fixture
+def clock(stack: Stack, admin: str) -> Iterator[None]:
+    """Tests that move the business clock put it back to the wall clock."""
+    try:
+        yield
+    finally:
+        now = datetime.now(timezone(timedelta(hours=8)))
+        r = stack.request("POST", "/v1/admin/clock", {"now": now.isoformat()}, token=admin)
+        assert r.status == 200

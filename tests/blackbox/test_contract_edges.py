@@ -3,42 +3,20 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
 
 from tests.blackbox.conftest import Stack
-from tests.blackbox.support import CST, alipay_form, alipay_notice, buyer, new_shop, notify, otn, payment
+from tests.blackbox.support import CST, alipay_form, alipay_notice, buyer, new_plan, new_shop, notify, otn, payment
 
 PAY, REFUND, OFFERS = "/v1/terminal/payments", "/v1/terminal/refunds", "/v1/terminal/offers"
-
-
-@pytest.fixture(scope="module")
-def admin(stack: Stack) -> str:
-    return stack.token("admin", "ops-1")
-
-
-@pytest.fixture
-def clock(stack: Stack, admin: str) -> Iterator[None]:
-    try:
-        yield
-    finally:
-        r = stack.request("POST", "/v1/admin/clock", {"now": datetime.now(CST).isoformat()}, token=admin)
-        assert r.status == 200
-
-
-def _plan(stack: Stack, admin: str, merchant_id: str, **body: object) -> dict:
-    r = stack.request("POST", f"/v1/merchants/{merchant_id}/plans",
-                      {"name": "Monthly", "fee_fen": 3000, "discount_percent": 10, **body}, token=admin)
-    assert r.status == 201, r.body
-    return r.body
 
 
 def test_payment_in_the_second_of_the_lock_in_counts(stack: Stack, admin: str) -> None:
     """Terminals and the platform send paid_at in whole seconds."""
     shop = new_shop(stack, admin)
-    plan = _plan(stack, admin, shop.merchant_id)
+    plan = new_plan(stack, admin, shop.merchant_id)
     cust = buyer()
     r = stack.request("POST", "/v1/memberships", {"plan_id": plan["plan_id"]}, token=stack.token("customer", cust))
     assert r.status == 201
@@ -50,7 +28,7 @@ def test_payment_in_the_second_of_the_lock_in_counts(stack: Stack, admin: str) -
 def test_dashboard_members_are_those_active_now(stack: Stack, admin: str, clock: None) -> None:
     """After ends_at a membership is not active, whether or not the lifecycle job ran yet."""
     shop = new_shop(stack, admin)
-    plan = _plan(stack, admin, shop.merchant_id, period_days=7)
+    plan = new_plan(stack, admin, shop.merchant_id, period_days=7)
     cust = buyer()
     r = stack.request("POST", "/v1/memberships", {"plan_id": plan["plan_id"]}, token=stack.token("customer", cust))
     mid = r.body["membership_id"]
@@ -72,9 +50,9 @@ def test_offer_estimate_is_net_of_refunds_and_ties_take_the_lower_fee(stack: Sta
     assert t.send(PAY, a).status == 200
     assert t.send(REFUND, {"out_trade_no": a["out_trade_no"], "out_request_no": "r", "amount_fen": 400}).status == 200
     assert t.send(PAY, payment(amount=500, buyer_id=cust, paid_at=datetime.now(CST) - timedelta(days=20))).status == 200
-    week = _plan(stack, admin, shop.merchant_id, name="Week", period_days=7, fee_fen=800)
-    _plan(stack, admin, shop.merchant_id, name="Month dear", period_days=30, fee_fen=5000, discount_percent=5)
-    cheap = _plan(stack, admin, shop.merchant_id, name="Month", period_days=30, fee_fen=900, discount_percent=5)
+    week = new_plan(stack, admin, shop.merchant_id, name="Week", period_days=7, fee_fen=800)
+    new_plan(stack, admin, shop.merchant_id, name="Month dear", period_days=30, fee_fen=5000, discount_percent=5)
+    cheap = new_plan(stack, admin, shop.merchant_id, name="Month", period_days=30, fee_fen=900, discount_percent=5)
     r = t.send(OFFERS, {"buyer_id": cust, "amount_fen": 100})
     # Week: 10% of 600 = 60; Month: 5% of (600 + 500) = 55
     assert r.body["membership_offer"]["plan_id"] == week["plan_id"]
@@ -132,7 +110,7 @@ def test_refund_key_reused_for_another_membership(stack: Stack, admin: str, cloc
     token = stack.token("customer", cust)
     ids = []
     for s in (shop, other):
-        plan = _plan(stack, admin, s.merchant_id, period_days=7)
+        plan = new_plan(stack, admin, s.merchant_id, period_days=7)
         ids.append(stack.request("POST", "/v1/memberships", {"plan_id": plan["plan_id"]}, token=token).body[
             "membership_id"])
     stack.request("POST", "/v1/admin/clock", {"advance_seconds": 7 * 86400 + 60}, token=admin)

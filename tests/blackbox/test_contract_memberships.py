@@ -3,38 +3,13 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
-import pytest
-
 from tests.blackbox.conftest import Stack
-from tests.blackbox.support import CST, buyer, is_int, is_time, new_shop, parse_time, payment
+from tests.blackbox.support import CST, buyer, is_int, is_time, new_plan, new_shop, parse_time, payment
 
 MEMBERSHIP_FIELDS = {"membership_id", "merchant_id", "plan_id", "status", "fee_fen", "savings_fen", "starts_at",
                      "ends_at", "refund_deadline", "refundable_fen"}
-
-
-@pytest.fixture(scope="module")
-def admin(stack: Stack) -> str:
-    return stack.token("admin", "ops-1")
-
-
-@pytest.fixture
-def clock(stack: Stack, admin: str) -> Iterator[None]:
-    """Tests that move the business clock put it back to the wall clock."""
-    try:
-        yield
-    finally:
-        r = stack.request("POST", "/v1/admin/clock", {"now": datetime.now(CST).isoformat()}, token=admin)
-        assert r.status == 200
-
-
-def _plan(stack: Stack, token: str, merchant_id: str, **body: object) -> dict:
-    r = stack.request("POST", f"/v1/merchants/{merchant_id}/plans",
-                      {"name": "Monthly", "fee_fen": 3000, "discount_percent": 10, **body}, token=token)
-    assert r.status == 201, r.body
-    return r.body
 
 
 def _check_membership(m: dict) -> None:
@@ -49,12 +24,12 @@ def _check_membership(m: dict) -> None:
 def test_plans(stack: Stack, admin: str) -> None:
     shop = new_shop(stack, admin)
     partner = stack.token("partner", partner_id=shop.partner_id)
-    p = _plan(stack, partner, shop.merchant_id)
+    p = new_plan(stack, partner, shop.merchant_id)
     assert isinstance(p["plan_id"], str)
     assert {k: p[k] for k in ("name", "fee_fen", "period_days", "discount_percent", "refund_window_days")} == {
         "name": "Monthly", "fee_fen": 3000, "period_days": 30, "discount_percent": 10, "refund_window_days": 7}
     assert p.get("max_discount_per_order_fen") is None
-    q = _plan(stack, stack.token("merchant", merchant_id=shop.merchant_id), shop.merchant_id, name="Week",
+    q = new_plan(stack, stack.token("merchant", merchant_id=shop.merchant_id), shop.merchant_id, name="Week",
               period_days=7, max_discount_per_order_fen=500, refund_window_days=1)
     assert (q["period_days"], q["max_discount_per_order_fen"], q["refund_window_days"]) == (7, 500, 1)
     page = stack.request("GET", f"/v1/stores/{shop.store_id}").body
@@ -77,7 +52,7 @@ def test_plans(stack: Stack, admin: str) -> None:
 
 def test_lock_in_offer_and_payment_savings(stack: Stack, admin: str) -> None:
     shop = new_shop(stack, admin)
-    plan = _plan(stack, admin, shop.merchant_id, max_discount_per_order_fen=150)
+    plan = new_plan(stack, admin, shop.merchant_id, max_discount_per_order_fen=150)
     cust = buyer()
     customer = stack.token("customer", cust)
     t = shop.terminal
@@ -149,8 +124,8 @@ def test_lock_in_offer_and_payment_savings(stack: Stack, admin: str) -> None:
 
 def test_refund_lifecycle_with_the_test_clock(stack: Stack, admin: str, clock: None) -> None:
     shop = new_shop(stack, admin)
-    plan = _plan(stack, admin, shop.merchant_id, period_days=7, refund_window_days=2)
-    rich_plan = _plan(stack, admin, shop.merchant_id, name="Cheap", fee_fen=100, period_days=7,
+    plan = new_plan(stack, admin, shop.merchant_id, period_days=7, refund_window_days=2)
+    rich_plan = new_plan(stack, admin, shop.merchant_id, name="Cheap", fee_fen=100, period_days=7,
                       refund_window_days=2)
     a, b, c = buyer(), buyer(), buyer()
     ms = {}

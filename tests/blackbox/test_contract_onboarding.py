@@ -10,11 +10,6 @@ from tests.blackbox.conftest import Stack
 from tests.blackbox.support import Terminal, is_time, new_shop
 
 
-@pytest.fixture(scope="module")
-def admin(stack: Stack) -> str:
-    return stack.token("admin", "ops-1")
-
-
 def test_openapi_document_is_the_readiness_probe(stack: Stack) -> None:
     r = stack.request("GET", "/v1/openapi.json")
     assert r.status == 200 and "json" in r.headers["content-type"]

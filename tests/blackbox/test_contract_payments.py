@@ -24,11 +24,6 @@ from tests.blackbox.support import (
 PAY, REFUND = "/v1/terminal/payments", "/v1/terminal/refunds"
 
 
-@pytest.fixture(scope="module")
-def admin(stack: Stack) -> str:
-    return stack.token("admin", "ops-1")
-
-
 def _dashboard(stack: Stack, admin: str, merchant_id: str, date: str | None = None) -> dict:
     r = stack.request("GET", f"/v1/merchants/{merchant_id}/dashboard" + (f"?date={date}" if date else ""), token=admin)
     assert r.status == 200, r.body
