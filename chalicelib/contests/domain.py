@@ -90,8 +90,26 @@ class Contest:
         return int((t - self.starts_at) // timedelta(days=self.round_days)) + 1
 
 
+class _Counted:
+    """What a payment and a bucket slot share: their order within a buyer's day, and their
+    amount net of refunds."""
+
+    paid_at: datetime
+    out_trade_no: str
+    amount_fen: int
+    refunded_fen: int
+
+    @property
+    def order(self) -> tuple[datetime, str]:
+        return (self.paid_at, self.out_trade_no)
+
+    @property
+    def net_fen(self) -> int:
+        return self.amount_fen - min(max(self.refunded_fen, 0), self.amount_fen)
+
+
 @dataclass(frozen=True)
-class PaymentFact:
+class PaymentFact(_Counted):
     """A recorded payment, with the total refunded so far."""
 
     merchant_id: str
@@ -101,14 +119,6 @@ class PaymentFact:
     amount_fen: int
     paid_at: datetime
     refunded_fen: int = 0
-
-    @property
-    def order(self) -> tuple[datetime, str]:
-        return (self.paid_at, self.out_trade_no)
-
-    @property
-    def net_fen(self) -> int:
-        return self.amount_fen - min(max(self.refunded_fen, 0), self.amount_fen)
 
 
 @dataclass(frozen=True)
@@ -284,21 +294,13 @@ def winners(entries: Sequence[Entry], prizes: Sequence[Prize]) -> list[dict[str,
 
 
 @dataclass(frozen=True)
-class Slot:
+class Slot(_Counted):
     """A payment kept in a (merchant, buyer, day) bucket."""
 
     out_trade_no: str
     paid_at: datetime
     amount_fen: int
     refunded_fen: int = 0
-
-    @property
-    def order(self) -> tuple[datetime, str]:
-        return (self.paid_at, self.out_trade_no)
-
-    @property
-    def net_fen(self) -> int:
-        return self.amount_fen - min(max(self.refunded_fen, 0), self.amount_fen)
 
 
 @dataclass(frozen=True)
