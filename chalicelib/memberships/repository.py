@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from typing import Protocol
@@ -121,6 +122,17 @@ def _entry_item(e: LedgerEntry, merchant_id: str) -> MembershipLedgerModel:
 
 def _entry(m: MembershipLedgerModel) -> LedgerEntry:
     return LedgerEntry(m.membership_id, m.kind, tuple((ln.account, int(ln.amount_fen)) for ln in m.lines), m.at)
+
+
+def _committed(write: Callable[[], None]) -> bool:
+    """Run a conditional transaction: True if it committed, False if a condition failed."""
+    try:
+        with_retries(write)
+        return True
+    except TransactWriteError as e:
+        if CCF in cancellation_codes(e):
+            return False
+        raise
 
 
 class DynamoMembershipRepository:
@@ -262,13 +274,7 @@ class DynamoMembershipRepository:
                           condition=MembershipModel.status == EXPIRED)
                 tx.save(_entry_item(entry, m.merchant_id),
                         condition=MembershipLedgerModel.membership_id.does_not_exist())
-        try:
-            with_retries(write)
-            return True
-        except TransactWriteError as e:
-            if CCF in cancellation_codes(e):
-                return False
-            raise
+        return _committed(write)
 
     def refund(self, m: Membership, refund_fen: int, entry: LedgerEntry, now: datetime, key: str | None) -> bool:
         actions: list[Action] = [MembershipModel.status.set(REFUNDED), MembershipModel.refund_fen.set(refund_fen),
@@ -286,13 +292,7 @@ class DynamoMembershipRepository:
                 if m.status == ACTIVE:  # still holds the guard: release it in the same write
                     tx.delete(GuardModel(active_guard_key(m.merchant_id, m.customer_id)),
                               condition=GuardModel.owner == m.membership_id)
-        try:
-            with_retries(write)
-            return True
-        except TransactWriteError as e:
-            if CCF in cancellation_codes(e):
-                return False
-            raise
+        return _committed(write)
 
     def provider_done(self, membership_id: str, pending: str) -> None:
         self._update_if(membership_id, [MembershipModel.provider_pending.remove(), MembershipModel.due_at.remove(),
