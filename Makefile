@@ -25,7 +25,8 @@ $(NODE_STAMP): package.json package-lock.json
 	  npm ci --no-audit --no-fund --loglevel=error; fi
 	touch $@
 
-# DynamoDB Local with data in .dynamodb/, demo data, then `chalice local` on 127.0.0.1:$${YUNDIAN_PORT:-8000}.
+# DynamoDB Local with data in .dynamodb/, demo data, then localdev/server.py (chalice's local server, the
+# stream poller and the schedules) on 127.0.0.1:$${YUNDIAN_PORT:-8000}.
 run: install
 	$(PY) scripts/run_local.py
 
@@ -37,13 +38,17 @@ test: install
 infra: $(PY_STAMP)
 	$(PY) -m infra.build
 
-# ruff, mypy, generated files up to date, then the packaged CloudFormation template through cfn-lint.
+# ruff, mypy, generated files up to date, then the packaged CloudFormation template through cfn-lint
+# for a commercial region and the China regions (partition aws-cn); cfn-lint does not flag a literal `arn:aws:`
+# in a policy, so grep for it.
+CFN_REGIONS := us-east-1 cn-north-1 cn-northwest-1
 lint: $(PY_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 	$(PY) -m infra.build --check
 	$(MAKE) --no-print-directory package STAGE=dev
-	$(VENV)/bin/cfn-lint build/sam.json
+	$(VENV)/bin/cfn-lint --regions $(CFN_REGIONS) -- build/sam.json
+	@! grep -n 'arn:aws:' build/sam.json || { echo 'build/sam.json names a literal arn:aws: partition' >&2; exit 1; }
 
 # SAM template + deployment.zip for a stage in build/ (see README "Deploy").
 package: $(PY_STAMP)

@@ -1,4 +1,5 @@
-"""yundian: the routing table. Views live in chalicelib/api/ blueprints; logic in services."""
+"""yundian: the routing table. Views live in chalicelib/api/ blueprints; logic in services;
+everything is built by `chalicelib.bootstrap.bootstrap`, held for this process by `runtime`."""
 
 from __future__ import annotations
 
@@ -8,33 +9,27 @@ from chalice import Chalice, Rate
 
 from chalicelib.api import contests, memberships, onboarding, operations, payments
 from chalicelib.api.routing import contract_errors_middleware
-from chalicelib.container import get_container
+from chalicelib.bootstrap import Runtime
 from chalicelib.observability import http_middleware, job_middleware, tracing_middleware
 
 app = Chalice(app_name="yundian")
 app.api.binary_types = []  # every body reaches the views as text; they read raw bytes themselves
+runtime = Runtime()  # built from the environment on first use; tests and localdev/ install their own
 
 app.register_middleware(contract_errors_middleware, "http")
 app.register_middleware(http_middleware, "http")
 app.register_middleware(job_middleware, "scheduled")
 app.register_middleware(tracing_middleware, "all")
 
-app.register_blueprint(onboarding.bp)
-app.register_blueprint(operations.bp)
-app.register_blueprint(memberships.bp)
-app.register_blueprint(payments.bp)
-app.register_blueprint(contests.bp)
-
-
-def _run_job(name: str) -> dict[str, Any]:
-    return get_container().jobs[name]()
+for area in (onboarding, operations, memberships, payments, contests):
+    app.register_blueprint(area.router.bind(runtime))
 
 
 @app.schedule(Rate(5, unit=Rate.MINUTES), name="rank_contests")
 def rank_contests(event: Any) -> dict[str, Any]:
-    return _run_job("rank_contests")
+    return runtime.services.jobs["rank_contests"]()
 
 
 @app.schedule(Rate(5, unit=Rate.MINUTES), name="memberships_lifecycle")
 def memberships_lifecycle(event: Any) -> dict[str, Any]:
-    return _run_job("memberships_lifecycle")
+    return runtime.services.jobs["memberships_lifecycle"]()

@@ -57,9 +57,9 @@ def counting() -> Iterator[Counter[str]]:
 
 
 def setup() -> tuple[Any, Callable[[], None]]:
+    from chalicelib.bootstrap import bootstrap
     from chalicelib.clock import FixedClock
     from chalicelib.config import Config
-    from chalicelib.container import Container
     from chalicelib.storage import create_tables
     from chalicelib.tables import ALL_MODELS
 
@@ -72,14 +72,14 @@ def setup() -> tuple[Any, Callable[[], None]]:
         stop = handle.stop
     config = Config.from_env({"YUNDIAN_STAGE": "local", "YUNDIAN_TABLE_PREFIX": f"bench{int(time.time())}-",
                               "AWS_DEFAULT_REGION": "us-east-1"})
-    container = Container(config, clock=FixedClock(datetime.now(UTC)))
+    services = bootstrap(config, clock=FixedClock(datetime.now(UTC)), rebind_tables=True)
     create_tables(ALL_MODELS)
-    return container, stop
+    return services, stop
 
 
 def make_contest(svc: Any, start: datetime, rounds: int = 1) -> Any:
+    from chalicelib.contests.documents import contest_doc
     from chalicelib.contests.domain import Contest, Rules, Weights
-    from chalicelib.contests.service import contest_doc
     from chalicelib.ids import new_id
 
     c = Contest(new_id("cst"), "bench", start, 7, rounds, Weights(Decimal(10), Decimal(5), Decimal("0.5"),
@@ -89,14 +89,14 @@ def make_contest(svc: Any, start: datetime, rounds: int = 1) -> Any:
     return c
 
 
-def bench_ranking(container: Any, partners: int, shards_per_partner: int = 2) -> dict[str, Any]:
+def bench_ranking(services: Any, partners: int, shards_per_partner: int = 2) -> dict[str, Any]:
     """Partners whose counters exist (written as the stream path would), then one ranking."""
     from chalicelib.contests.models import ContestCounterModel, ContestModel
-    from chalicelib.contests.repository import CounterKey
+    from chalicelib.contests.ports import CounterKey
     from chalicelib.onboarding.models import PartnerModel
 
-    svc = container.contests
-    now = container.clock.now()
+    svc = services.contests
+    now = services.clock.now()
     contest = make_contest(svc, now - timedelta(days=1))
     rng = random.Random(partners)
     t0 = time.perf_counter()
@@ -121,12 +121,12 @@ def bench_ranking(container: Any, partners: int, shards_per_partner: int = 2) ->
             "seconds": round(seconds, 2), "setup_seconds": round(setup_s, 1), "calls": dict(calls)}
 
 
-def bench_writes(container: Any, payments: int) -> dict[str, Any]:
+def bench_writes(services: Any, payments: int) -> dict[str, Any]:
     """The stream path's cost per payment: one large partner, 50 merchants, repeat buyers."""
     from chalicelib.contests.domain import PaymentFact
 
-    svc = container.contests
-    now = container.clock.now()
+    svc = services.contests
+    now = services.clock.now()
     contest = make_contest(svc, now - timedelta(days=1))
     rng = random.Random(1)
     facts = [PaymentFact(f"mch_b{rng.randrange(50)}", "ptn_big", f"o{i}", f"u{rng.randrange(200)}",
@@ -150,21 +150,17 @@ def bench_writes(container: Any, payments: int) -> dict[str, Any]:
 def run(report: Callable[[str, dict[str, Any]], None] | None = None, partners: tuple[int, ...] = (1000, 10000),
         payments: int = 300) -> list[dict[str, Any]]:
     out = report or (lambda name, data: print(name, data, flush=True))
-    container, stop = setup()
-    from chalicelib.container import set_container
-
-    set_container(container)
+    services, stop = setup()
     results = []
     try:
         for n in partners:
-            r = bench_ranking(container, n)
+            r = bench_ranking(services, n)
             out(f"contests.rank {n} partners", r)
             results.append(r)
-        w = bench_writes(container, payments)
+        w = bench_writes(services, payments)
         out("contests.write_path", w)
         results.append(w)
     finally:
-        set_container(None)
         stop()
     return results
 

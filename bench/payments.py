@@ -136,18 +136,18 @@ def _run(n: int, dup_share: float, kind: str, rounds: int) -> None:
 
     import app as app_module
     from chalicelib.auth import issue_token, terminal_signature
+    from chalicelib.bootstrap import bootstrap
     from chalicelib.clock import OffsetClock
     from chalicelib.config import Config
-    from chalicelib.container import Container, set_container
     from chalicelib.storage import GuardModel, create_tables
     from chalicelib.tables import ALL_MODELS
 
     config = Config.from_env({"YUNDIAN_STAGE": "local", "YUNDIAN_TABLE_PREFIX": "bench-",
                               "YUNDIAN_JWT_SECRET": "bench-secret-0123456789-abcdefghij",
                               "AWS_DEFAULT_REGION": "us-east-1"})
-    container = Container(config, clock=OffsetClock())
+    services = bootstrap(config, clock=OffsetClock(), rebind_tables=True)  # this run's DynamoDB Local
     create_tables(ALL_MODELS)
-    set_container(container)
+    app_module.runtime.install(services)
     client = Client(app_module.app, stage_name="local")
     admin = issue_token(config.jwt_secret, sub="bench", role="admin", exp=time.time() + 3600)
 
@@ -248,7 +248,7 @@ def _run(n: int, dup_share: float, kind: str, rounds: int) -> None:
         floor_mem = traced_peak_kib([floor_call(10**7 + i) for i in range(200)])
     finally:
         meter.uninstall()
-        set_container(None)
+        app_module.runtime.install(None)
 
     print(f"\nPayment callbacks vs the floor — DynamoDB backend: {kind}, {app.calls} calls "
           f"({app.calls - app.recorded} duplicates), one process, sequential")

@@ -18,6 +18,7 @@ class Config:
     region: str
     alipay_app_id: str
     alipay_public_key: str
+    fee_provider: str = "sandbox"  # membership fee provider (memberships.provider.build_fee_provider)
     idempotency_ttl_seconds: int = 48 * 3600
     callback_log_ttl_days: int = 30
 
@@ -55,4 +56,5 @@ class Config:
             region=e.get("AWS_REGION") or e.get("AWS_DEFAULT_REGION") or "us-east-1",
             alipay_app_id=e.get("ALIPAY_APP_ID", ""),
             alipay_public_key=e.get("ALIPAY_PUBLIC_KEY", ""),
+            fee_provider=e.get("YUNDIAN_FEE_PROVIDER", "sandbox"),
         )

@@ -1,21 +1,54 @@
-"""Powertools Logger, Metrics and Tracer, created once and wired into Chalice as middleware."""
+"""Powertools Logger, Metrics and Tracer, created once and wired into Chalice as middleware.
+
+The Tracer (and with it the X-Ray SDK, ~1 s of imports) is built only when tracing is enabled
+(`POWERTOOLS_TRACE_DISABLED` not true), on the first invocation."""
 
 from __future__ import annotations
 
+import os
+import threading
 import uuid
+from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from chalice.app import ConvertToMiddleware
 
 SERVICE = "yundian"
 
 logger = Logger(service=SERVICE)
 metrics = Metrics(namespace="Yundian", service=SERVICE)
-tracer = Tracer(service=SERVICE)
+Middleware = Callable[[Any, Callable[[Any], Any]], Any]
+_tracing: Middleware | None = None
+_tracing_lock = threading.Lock()
 
-# X-Ray segment per invocation (a no-op where POWERTOOLS_TRACE_DISABLED, e.g. locally).
-tracing_middleware = ConvertToMiddleware(tracer.capture_lambda_handler(capture_response=False))
+
+def tracing_enabled(env: dict[str, str] | None = None) -> bool:
+    e = os.environ if env is None else env
+    return e.get("POWERTOOLS_TRACE_DISABLED", "false").strip().lower() not in ("true", "1")
+
+
+def _passthrough(event: Any, get_response: Callable[[Any], Any]) -> Any:
+    return get_response(event)
+
+
+def _build_tracing() -> Middleware:
+    if not tracing_enabled():
+        return _passthrough
+    from aws_lambda_powertools import Tracer  # imports the X-Ray SDK
+
+    tracer = Tracer(service=SERVICE)
+    return ConvertToMiddleware(tracer.capture_lambda_handler(capture_response=False))
+
+
+def tracing_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
+    """An X-Ray segment per invocation where tracing is enabled; a pass-through elsewhere."""
+    global _tracing
+    if _tracing is None:
+        with _tracing_lock:
+            if _tracing is None:
+                _tracing = _build_tracing()
+    return _tracing(event, get_response)
 
 _SECRET_HEADERS = {"authorization", "x-yundian-signature"}
 

@@ -1,7 +1,7 @@
 """PynamoDB plumbing shared by every repository: the base model, table naming, the
 transaction connection, bounded retries and the translation of storage faults.
 
-Table names are bound at start-up from `Config` (`configure`), so the same models serve
+Table names are bound once at start-up from `Config` (`bind`), so the same models serve
 DynamoDB Local, moto and every deployed stage. The local endpoint comes from
 `AWS_ENDPOINT_URL_DYNAMODB`, honoured alike by boto3, Powertools and PynamoDB.
 """
@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -19,6 +21,7 @@ from pynamodb.attributes import TTLAttribute, UnicodeAttribute
 from pynamodb.connection import Connection
 from pynamodb.exceptions import PynamoDBException, TransactWriteError
 from pynamodb.models import Model
+from pynamodb.transactions import TransactWrite
 
 from chalicelib.config import Config
 from chalicelib.errors import StorageUnavailable
@@ -27,7 +30,7 @@ T = TypeVar("T")
 
 
 class BaseModel(Model):
-    """Every table's model. `TABLE` is the base name; the stage prefix is added by `configure`."""
+    """Every table's model. `TABLE` is the base name; the stage prefix is added by `bind`."""
 
     TABLE = ""
     OWNS_TABLE = True  # False for a second item type stored in another model's table
@@ -39,7 +42,9 @@ class BaseModel(Model):
 
 
 class GuardModel(BaseModel):
-    """Uniqueness and replay guards: one item per claimed key (nonces, unique external ids).
+    """Uniqueness and replay guards: one item per claimed key (nonces, unique external ids,
+    idempotency keys). Shared plumbing like the connection: each area keys its guards with a
+    prefix of its own (`nonce#`, `seller#`, `active_member#`, `idem#`) and no area reads another's.
 
     `expires_at` is the TTL attribute; conditions compare it too, since TTL deletion is lazy.
     """
@@ -54,29 +59,51 @@ class GuardModel(BaseModel):
     expires_at = TTLAttribute(null=True)
 
 
+@dataclass(frozen=True)
+class Binding:
+    """Where the models live: table prefix, region and endpoint (None = AWS)."""
+
+    table_prefix: str
+    region: str
+    host: str | None
+
+
+_binding: Binding | None = None
 _connection: Connection | None = None
+_bind_lock = threading.Lock()
 
 
 def endpoint() -> str | None:
     return os.environ.get("AWS_ENDPOINT_URL_DYNAMODB") or None
 
 
-def configure(config: Config, models: Iterable[type[BaseModel]]) -> None:
-    """Bind every model to this stage's table names, region and endpoint."""
-    global _connection
-    host = endpoint()
-    for model in models:
-        model.Meta.table_name = config.table_name(model.TABLE)
-        model.Meta.region = config.region
-        setattr(model.Meta, "host", host)  # noqa: B010 - PynamoDB reads it; not declared on Meta
-        model._connection = None  # rebuilt lazily with the new settings
-    _connection = Connection(region=config.region, host=host)
+def bind(config: Config, models: Iterable[type[BaseModel]], *, rebind: bool = False) -> Connection:
+    """Bind every model to this stage's table names, region and endpoint, once per process.
+
+    Binding again to the same place is a no-op; binding elsewhere is refused unless `rebind`
+    says so (benchmarks that start a DynamoDB Local of their own), so building the composition
+    root never silently moves another one's tables."""
+    global _binding, _connection
+    wanted = Binding(config.table_prefix, config.region, endpoint())
+    with _bind_lock:
+        if _binding == wanted and _connection is not None:
+            return _connection
+        if _binding is not None and not rebind:
+            raise RuntimeError(f"tables are bound to {_binding}; refusing to rebind to {wanted}")
+        for model in models:
+            model.Meta.table_name = config.table_name(model.TABLE)
+            model.Meta.region = wanted.region
+            setattr(model.Meta, "host", wanted.host)  # noqa: B010 - PynamoDB reads it; not declared on Meta
+            model._connection = None  # rebuilt lazily with the new settings
+        _binding = wanted
+        _connection = Connection(region=wanted.region, host=wanted.host)
+        return _connection
 
 
 def connection() -> Connection:
-    """The connection TransactWrite/TransactGet need (a model's Meta.host is not inherited)."""
+    """The bound connection (what TransactWrite needs; a model's Meta.host is not inherited)."""
     if _connection is None:
-        raise RuntimeError("storage.configure() has not been called")
+        raise RuntimeError("storage.bind() has not been called")
     return _connection
 
 
@@ -134,6 +161,34 @@ def with_retries(fn: Callable[[], T], *, attempts: int = 4, base_delay: float = 
     raise AssertionError("unreachable")
 
 
+CONDITION_FAILED_EXCEPTION = "ConditionalCheckFailedException"
+
+
+def _conditional(write: Callable[[], Any]) -> bool:
+    try:
+        with_retries(write)
+        return True
+    except PynamoDBException as exc:
+        if error_code(exc) == CONDITION_FAILED_EXCEPTION:
+            return False
+        raise
+
+
+def save_if(item: Model, condition: Any) -> bool:
+    """Save `item` if `condition` holds: True if written, False if the condition failed."""
+    return _conditional(lambda: item.save(condition=condition))
+
+
+def update_if(item: Model, actions: list[Any], condition: Any) -> bool:
+    """Update `item` if `condition` holds: True if written, False if the condition failed."""
+    return _conditional(lambda: item.update(actions=actions, condition=condition))
+
+
+def delete_if(item: Model, condition: Any) -> bool:
+    """Delete `item` if `condition` holds: True if deleted, False if the condition failed."""
+    return _conditional(lambda: item.delete(condition=condition))
+
+
 def translate_storage_errors(exc: BaseException) -> StorageUnavailable | None:
     """Map an unexpected storage exception to the 5xx the contract asks for."""
     if isinstance(exc, (PynamoDBException, ClientError, BotoCoreError)):
@@ -159,3 +214,85 @@ def item_attrs(raw: dict[str, Any] | None) -> dict[str, Any]:
 
     d = TypeDeserializer()
     return {k: d.deserialize(v) for k, v in raw.items()}
+
+
+# ---------------------------------------------------------------- labelled transactions
+
+CONDITION_FAILED = "ConditionalCheckFailed"
+
+
+class Tx:
+    """A TransactWrite whose items carry labels, so a cancellation says which condition failed.
+
+    Areas contribute items to another area's transaction through this object (the payments
+    transaction takes the memberships area's savings update and the onboarding area's nonce
+    claim), so the atomicity stays while each area writes only its own tables. DynamoDB
+    reports reasons in item order; PynamoDB sends condition checks, then deletes, then puts,
+    then updates, and the labels are kept in that order."""
+
+    def __init__(self, tx: TransactWrite) -> None:
+        self._tx = tx
+        self._checks: list[str] = []
+        self._deletes: list[str] = []
+        self._puts: list[str] = []
+        self._updates: list[str] = []
+
+    def check(self, label: str, model_cls: Any, hash_key: Any, condition: Any, range_key: Any = None) -> None:
+        self._tx.condition_check(model_cls, hash_key, range_key=range_key, condition=condition)
+        self._checks.append(label)
+
+    def put(self, label: str, item: Any, condition: Any = None, return_old: bool = False) -> None:
+        self._tx.save(item, condition=condition, return_values="ALL_OLD" if return_old else None)
+        self._puts.append(label)
+
+    def delete(self, label: str, item: Any, condition: Any = None) -> None:
+        self._tx.delete(item, condition=condition)
+        self._deletes.append(label)
+
+    def update(self, label: str, item: Any, actions: list[Any], condition: Any = None) -> None:
+        self._tx.update(item, actions=actions, condition=condition)
+        self._updates.append(label)
+
+    @property
+    def labels(self) -> list[str]:
+        return self._checks + self._deletes + self._puts + self._updates
+
+
+@dataclass(frozen=True)
+class TxResult:
+    """A transaction's outcome: committed, or the labels whose condition failed (nothing
+    written) with the old items DynamoDB returned for them (`return_old`)."""
+
+    ok: bool
+    failed: frozenset[str] = frozenset()
+    old: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def run_transaction(conn: Connection, build: Callable[[Tx], None], *, token: str | None = None,
+                    attempts: int = 4) -> TxResult:
+    """Build and commit one transaction, retrying transient faults (same ClientRequestToken, so a
+    retry of a commit that went through is not applied twice). A cancellation by failed
+    conditions is a result, not an error; anything else persistent is `StorageUnavailable`."""
+
+    def attempt() -> TxResult:
+        holder: list[Tx] = []
+        try:
+            with TransactWrite(connection=conn, client_request_token=token) as raw:
+                tx = Tx(raw)
+                holder.append(tx)
+                build(tx)
+        except TransactWriteError as exc:
+            failed: set[str] = set()
+            old: dict[str, dict[str, Any]] = {}
+            labels = holder[0].labels if holder else []
+            for label, reason in zip(labels, exc.cancellation_reasons or [], strict=False):
+                if reason is not None and reason.code == CONDITION_FAILED:
+                    failed.add(label)
+                    if reason.raw_item:
+                        old[label] = reason.raw_item
+            if not failed:
+                raise
+            return TxResult(False, frozenset(failed), old)
+        return TxResult(True)
+
+    return with_retries(attempt, attempts=attempts)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from chalicelib.admin_trail.models import MODELS as ADMIN_TRAIL_MODELS
 from chalicelib.contests.models import MODELS as CONTEST_MODELS
 from chalicelib.memberships.models import MODELS as MEMBERSHIP_MODELS
 from chalicelib.onboarding.models import MODELS as ONBOARDING_MODELS
@@ -15,4 +16,5 @@ ALL_MODELS: list[type[BaseModel]] = [
     *PAYMENT_MODELS,
     *MEMBERSHIP_MODELS,
     *CONTEST_MODELS,
+    *ADMIN_TRAIL_MODELS,
 ]

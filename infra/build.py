@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from pynamodb.attributes import TTLAttribute  # noqa: E402
 
 from chalicelib.storage import BaseModel  # noqa: E402
 from chalicelib.tables import ALL_MODELS  # noqa: E402
+from infra.streams import merge_template_fragment  # noqa: E402
 
 APP = "yundian"
 RESOURCES = ROOT / "infra" / "resources.json"
@@ -61,7 +62,7 @@ def logical_id(table: str) -> str:
     return "".join(part.capitalize() for part in table.replace("-", "_").split("_")) + "Table"
 
 
-def _keys(key_schema: Iterable[dict[str, str]]) -> list[dict[str, str]]:
+def _keys(key_schema: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
     # CloudFormation wants HASH before RANGE.
     return sorted(({"AttributeName": k["AttributeName"], "KeyType": k["KeyType"]} for k in key_schema),
                   key=lambda k: k["KeyType"] != "HASH")
@@ -143,13 +144,11 @@ def resources_template(models: Iterable[type[BaseModel]] = ALL_MODELS) -> dict[s
     """The CloudFormation fragment merged into `chalice package` output."""
     owners = tables(models)
     resources = {logical_id(name): table_resource(model) for name, model in owners.items()}
-    outputs = {f"{logical_id(name)}Name": {"Value": {"Ref": logical_id(name)}} for name in owners}
+    outputs: dict[str, Any] = {f"{logical_id(name)}Name": {"Value": {"Ref": logical_id(name)}} for name in owners}
     for name, model in owners.items():
         if getattr(model.Meta, "stream_view_type", None):
             outputs[f"{logical_id(name)}StreamArn"] = {"Value": {"Fn::GetAtt": [logical_id(name), "StreamArn"]}}
     # Stream-triggered functions: point chalice's placeholder ARNs at the tables' streams.
-    from chalicelib.contests.wiring import merge_template_fragment
-
     for function_id, patch in merge_template_fragment(logical_id)["Resources"].items():
         resources[function_id] = patch
     return {
@@ -170,21 +169,28 @@ def resources_template(models: Iterable[type[BaseModel]] = ALL_MODELS) -> dict[s
     }
 
 
+def arn(service: str, resource: str) -> dict[str, str]:
+    """An ARN in this stack's partition (`aws`, `aws-cn` in the China regions, ...), any region
+    and account: `{"Fn::Sub": "arn:${AWS::Partition}:<service>:*:*:<resource>"}`."""
+    return {"Fn::Sub": f"arn:${{AWS::Partition}}:{service}:*:*:{resource}"}
+
+
 def policy(stage: str) -> dict[str, Any]:
     """Least privilege for the Lambda role of a stage: data actions on this stage's tables,
-    their indexes and streams; logs of this app's functions; X-Ray segments."""
-    table = f"arn:aws:dynamodb:*:*:table/{APP}-{stage}-*"
-    fn_logs = f"arn:aws:logs:*:*:log-group:/aws/lambda/{APP}-{stage}"
+    their indexes and streams; logs of this app's functions; X-Ray segments. Chalice embeds this
+    document in the SAM role as it is, so CloudFormation resolves the `Fn::Sub` ARNs."""
+    table = f"table/{APP}-{stage}-*"
+    fn_logs = f"log-group:/aws/lambda/{APP}-{stage}"
     return {
         "Version": "2012-10-17",
         "Statement": [
             {"Sid": "TableData", "Effect": "Allow", "Action": DATA_ACTIONS,
-             "Resource": [table, f"{table}/index/*"]},
+             "Resource": [arn("dynamodb", table), arn("dynamodb", f"{table}/index/*")]},
             {"Sid": "TableStreams", "Effect": "Allow", "Action": STREAM_ACTIONS,
-             "Resource": [f"{table}/stream/*"]},
+             "Resource": [arn("dynamodb", f"{table}/stream/*")]},
             {"Sid": "Logs", "Effect": "Allow",
              "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-             "Resource": [fn_logs, f"{fn_logs}:*", f"{fn_logs}-*", f"{fn_logs}-*:*"]},
+             "Resource": [arn("logs", r) for r in (fn_logs, f"{fn_logs}:*", f"{fn_logs}-*", f"{fn_logs}-*:*")]},
             {"Sid": "Tracing", "Effect": "Allow",
              "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "Resource": "*"},
         ],

@@ -2,8 +2,9 @@
 
 1. DynamoDB Local (AWS's emulator, from the npm package) with its data in `.dynamodb/`, so data
    survives a restart; moto's server, loudly, where Java is missing.
-2. The tables (from `chalicelib.tables.ALL_MODELS`) and the demo data (`scripts/demo.py`).
-3. Ready-to-paste curl examples, then `chalice local --stage local` on 127.0.0.1:$YUNDIAN_PORT.
+2. The tables (from `chalicelib.tables.ALL_MODELS`) and the demo data (`localdev/demo.py`).
+3. The local server (`localdev/server.py`: chalice's local server with the stream poller and
+   the schedules in its process) on 127.0.0.1:$YUNDIAN_PORT, then ready-to-paste curl examples.
 
 Ctrl-C (SIGINT) or SIGTERM stops everything it started.
 """
@@ -50,7 +51,7 @@ def port_in_use(port: int) -> bool:
 
 
 def stage_environment(endpoint: str) -> dict[str, str]:
-    """The environment `chalice local` will run with: ours plus the stage's config, which wins."""
+    """The environment the server runs with: ours plus the stage's config, which wins."""
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())
     env = dict(os.environ)
     env.update({
@@ -61,8 +62,6 @@ def stage_environment(endpoint: str) -> dict[str, str]:
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_REGION": "us-east-1",
     })
-    # the server process also stands in for the stream event sources and the schedules
-    env["YUNDIAN_LOCAL_BACKGROUND"] = "1"
     env.pop("AWS_SESSION_TOKEN", None)
     env.pop("AWS_PROFILE", None)
     env.update(config.get("environment_variables", {}))
@@ -74,14 +73,14 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) ->
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"chalice local exited with code {proc.returncode}")
+            raise RuntimeError(f"the local server exited with code {proc.returncode}")
         try:
             with urllib.request.urlopen(url, timeout=2) as r:  # noqa: S310 - our own local server
                 if r.status == 200:
                     return
         except OSError:
             time.sleep(0.2)
-    raise RuntimeError(f"chalice local did not answer {url} within {timeout:.0f}s")
+    raise RuntimeError(f"the local server did not answer {url} within {timeout:.0f}s")
 
 
 def banner(base: str, demo: dict[str, Any], tokens: dict[str, str], created: bool, db_kind: str,
@@ -161,24 +160,22 @@ def main() -> int:
         env = stage_environment(ddb.endpoint)
         os.environ.update(env)  # same endpoint, credentials and table prefix as the server
 
+        from chalicelib.bootstrap import bootstrap
         from chalicelib.config import Config
-        from chalicelib.container import Container
         from chalicelib.storage import create_tables
         from chalicelib.tables import ALL_MODELS
-        from scripts.demo import seed, tokens
+        from localdev.demo import seed, tokens
 
-        container = Container(Config.from_env(env))
+        services = bootstrap(Config.from_env(env))
         created_tables = create_tables(ALL_MODELS)
         if created_tables:
             print(f"created tables: {', '.join(created_tables)}", flush=True)
-        demo, created = seed(container, DEMO_FILE)
-        demo_tokens = tokens(container.config.jwt_secret, demo)
+        demo, created = seed(services, DEMO_FILE)
+        demo_tokens = tokens(services.config.jwt_secret, demo)
 
-        chalice = Path(sys.executable).parent / "chalice"
-        cmd = [str(chalice), "local", "--host", "127.0.0.1", "--port", str(port), "--stage", STAGE]
-        if os.environ.get("YUNDIAN_AUTORELOAD") != "1":
-            cmd.append("--no-autoreload")
-        # Its own process group, so stopping it also stops the autoreloader's worker.
+        cmd = [sys.executable, "-m", "localdev.server", "--host", "127.0.0.1", "--port", str(port),
+               "--stage", STAGE]
+        # Its own process group, so stopping it stops everything it started.
         server = subprocess.Popen(cmd, cwd=str(ROOT), env=env, start_new_session=True,
                                   preexec_fn=die_with_parent)  # noqa: PLW1509
         wait_http(f"{base}/v1/openapi.json", server)

@@ -24,10 +24,10 @@ os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 os.environ["YUNDIAN_STAGE"] = "local"
 
+from chalicelib.bootstrap import Services, bootstrap  # noqa: E402
 from chalicelib.clock import OffsetClock  # noqa: E402
 from chalicelib.config import Config  # noqa: E402
-from chalicelib.container import Container, set_container  # noqa: E402
-from chalicelib.storage import create_tables  # noqa: E402
+from chalicelib.storage import bind, create_tables  # noqa: E402
 from chalicelib.tables import ALL_MODELS  # noqa: E402
 from tests.helpers import Api  # noqa: E402
 
@@ -60,25 +60,29 @@ def test_config(ddb_endpoint: str) -> Config:
         "ALIPAY_APP_ID": "2021000000000001",
         "ALIPAY_PUBLIC_KEY": "",
     })
-    Container(config)  # binds the models to this run's tables
+    bind(config, ALL_MODELS)  # this run's tables, once
     create_tables(ALL_MODELS)
     return config
 
 
 @pytest.fixture
-def container(test_config: Config) -> Iterator[Container]:
-    c = Container(test_config, clock=OffsetClock())
-    set_container(c)
+def services(test_config: Config) -> Iterator[Services]:
+    """The application as `bootstrap` builds it on DynamoDB Local, with the local test clock,
+    installed as the one the HTTP views of `app.py` use."""
+    import app as app_module
+
+    services = bootstrap(test_config, clock=OffsetClock())
+    app_module.runtime.install(services)
     try:
-        yield c
+        yield services
     finally:
-        set_container(None)
+        app_module.runtime.install(None)
 
 
 @pytest.fixture
-def api(container: Container) -> Api:
+def api(services: Services) -> Api:
     from chalice.test import Client
 
     import app as app_module
 
-    return Api(Client(app_module.app), container)
+    return Api(Client(app_module.app), services)

@@ -32,10 +32,10 @@ class TerminalCreds:
 
 
 class Api:
-    def __init__(self, client: Any, container: Any) -> None:
+    def __init__(self, client: Any, services: Any) -> None:
         self.client = client
-        self.container = container
-        self.secret = container.config.jwt_secret
+        self.services = services
+        self.secret = services.config.jwt_secret
 
     # -- tokens
     def token(self, role: str, sub: str | None = None, ttl: int = 3600, **claims: str) -> str:

@@ -62,7 +62,7 @@ def dashboard(api: Api, merchant_id: str, date: str | None = None) -> dict[str, 
 
 
 def today(api: Api) -> str:
-    return api.container.clock.now().astimezone(api.container.config.tz).date().isoformat()
+    return api.services.clock.now().astimezone(api.services.config.tz).date().isoformat()
 
 
 def audit(api: Api) -> dict[str, Any]:
@@ -113,22 +113,22 @@ def savings_of(membership_id: str) -> int:
     return int(MembershipModel.get(membership_id, consistent_read=True).savings_fen)
 
 
-def direct_payment(container: Any, creds: TerminalCreds, body: dict[str, Any], nonce: str | None = None) -> Any:
-    """The terminal payment path below HTTP (signature, verifier, service), for threads: Chalice's
-    test client keeps the current request on the app object, so it cannot serve threads."""
+def direct_payment(services: Any, creds: TerminalCreds, body: dict[str, Any], nonce: str | None = None) -> Any:
+    """The terminal payment path below HTTP (a signed request straight into the service), for
+    threads: Chalice's test client keeps the current request on the app object, so it cannot
+    serve threads. Returns the answer's body (asserting a 200)."""
     import json
     import time
 
-    from chalicelib.api.routing import parse_body
-    from chalicelib.auth import parse_terminal_headers, terminal_signature
-    from chalicelib.payments.repository import CallbackEntry
-    from chalicelib.payments.schemas import TerminalPayment
+    from chalicelib.auth import terminal_signature
+    from chalicelib.payments.callbacks import CallbackRequest
 
     raw = json.dumps(body).encode()
-    ts, nonce = str(int(time.time())), nonce or secrets.token_hex(12)
+    now = time.time()
+    ts, nonce = str(int(now)), nonce or secrets.token_hex(12)
     headers = {"x-yundian-terminal": creds.terminal_id, "x-yundian-timestamp": ts, "x-yundian-nonce": nonce,
-               "x-yundian-signature": terminal_signature(creds.secret, "POST", PAY, ts, nonce, raw)}
-    identity = container.terminal_verifier.verify(parse_terminal_headers(headers, time.time()), "POST", PAY, raw)
-    entry = CallbackEntry("terminal", PAY, raw.decode(), len(raw), {}, merchant_id=identity.merchant_id)
-    return container.payments.terminal_payment(identity, lambda: parse_body(TerminalPayment, raw), entry,
-                                               datetime.now(UTC))
+               "x-yundian-signature": terminal_signature(creds.secret, "POST", PAY, ts, nonce, raw),
+               "content-type": "application/json"}
+    reply = services.payments.terminal_payment(CallbackRequest("terminal", "POST", PAY, headers, raw, now))
+    assert reply.status == 200, reply
+    return reply.body

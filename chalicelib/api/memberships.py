@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Blueprint, Response
+from chalice import Response
 
-from chalicelib.api.routing import Ctx, route
-from chalicelib.container import get_container
+from chalicelib.api.routing import Ctx, Router
 from chalicelib.memberships.idempotency import Outcome
 from chalicelib.memberships.schemas import CreatePlan, LockIn, OfferRequest, RefundRequest
 
-bp = Blueprint(__name__)
+router = Router(__name__)
 
 
 def _respond(outcome: Outcome) -> Response:
@@ -21,39 +20,39 @@ def _respond(outcome: Outcome) -> Response:
     return Response(body=outcome.body, status_code=outcome.status, headers=headers)
 
 
-@route(bp, "/v1/merchants/{merchant_id}/plans", "POST", roles=("admin", "partner", "merchant"), body=CreatePlan,
+@router.route("/v1/merchants/{merchant_id}/plans", "POST", roles=("admin", "partner", "merchant"), body=CreatePlan,
        status=201, tag="memberships")
 def create_plan(ctx: Ctx, merchant_id: str) -> dict[str, Any]:
     """Create a membership plan for a merchant."""
-    return get_container().memberships.create_plan(ctx.who, merchant_id, ctx.body)
+    return ctx.services.memberships.create_plan(ctx.who, merchant_id, ctx.body)
 
 
-@route(bp, "/v1/memberships", "POST", roles=("customer",), body=LockIn, status=201, tag="memberships")
+@router.route("/v1/memberships", "POST", roles=("customer",), body=LockIn, status=201, tag="memberships")
 def lock_in(ctx: Ctx) -> Response:
     """Lock a plan's fee and become a member (idempotent by Idempotency-Key)."""
-    return _respond(get_container().memberships.lock_in(ctx.who, ctx.body.plan_id, ctx.header("Idempotency-Key")))
+    return _respond(ctx.services.memberships.lock_in(ctx.who, ctx.body.plan_id, ctx.header("Idempotency-Key")))
 
 
-@route(bp, "/v1/memberships/{membership_id}", "GET", tag="memberships")
+@router.route("/v1/memberships/{membership_id}", "GET", tag="memberships")
 def get_membership(ctx: Ctx, membership_id: str) -> dict[str, Any]:
     """One membership (its customer, its merchant or partner, admin)."""
-    return get_container().memberships.get(ctx.who, membership_id)
+    return ctx.services.memberships.get(ctx.who, membership_id)
 
 
-@route(bp, "/v1/me/memberships", "GET", roles=("customer",), tag="memberships")
+@router.route("/v1/me/memberships", "GET", roles=("customer",), tag="memberships")
 def my_memberships(ctx: Ctx) -> dict[str, Any]:
     """The calling customer's memberships."""
-    return get_container().memberships.mine(ctx.who)
+    return ctx.services.memberships.mine(ctx.who)
 
 
-@route(bp, "/v1/memberships/{membership_id}/refund", "POST", roles=("customer",), body=RefundRequest,
+@router.route("/v1/memberships/{membership_id}/refund", "POST", roles=("customer",), body=RefundRequest,
        tag="memberships")
 def refund(ctx: Ctx, membership_id: str) -> Response:
     """Ask back the shortfall after the period (idempotent by Idempotency-Key)."""
-    return _respond(get_container().memberships.refund(ctx.who, membership_id, ctx.header("Idempotency-Key")))
+    return _respond(ctx.services.memberships.refund(ctx.who, membership_id, ctx.header("Idempotency-Key")))
 
 
-@route(bp, "/v1/terminal/offers", "POST", auth="terminal", body=OfferRequest, tag="memberships")
+@router.route("/v1/terminal/offers", "POST", auth="terminal", body=OfferRequest, tag="memberships")
 def offers(ctx: Ctx) -> dict[str, Any]:
     """What the big screen shows before the buyer pays: member discount or a membership offer."""
-    return get_container().memberships.offer(ctx.terminal, ctx.body)
+    return ctx.services.memberships.offer(ctx.terminal, ctx.body)

@@ -4,49 +4,46 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalice import Blueprint
-
-from chalicelib.api.routing import Ctx, route
-from chalicelib.container import get_container
+from chalicelib.api.routing import Ctx, Router
 from chalicelib.onboarding.schemas import CreateMerchant, CreatePartner, CreateTerminal
 
-bp = Blueprint(__name__)
+router = Router(__name__)
 
 
-@route(bp, "/v1/partners", "POST", roles=("admin",), body=CreatePartner, status=201, tag="onboarding")
+@router.route("/v1/partners", "POST", roles=("admin",), body=CreatePartner, status=201, tag="onboarding")
 def create_partner(ctx: Ctx) -> dict[str, Any]:
     """Register a partner (payment service provider)."""
-    return get_container().onboarding.create_partner(ctx.who, ctx.body.name)
+    return ctx.services.onboarding.create_partner(ctx.who, ctx.body.name)
 
 
-@route(bp, "/v1/partners/{partner_id}/merchants", "POST", roles=("admin", "partner"), body=CreateMerchant,
+@router.route("/v1/partners/{partner_id}/merchants", "POST", roles=("admin", "partner"), body=CreateMerchant,
        status=201, tag="onboarding")
 def create_merchant(ctx: Ctx, partner_id: str) -> dict[str, Any]:
     """Onboard a merchant with its stores."""
-    return get_container().onboarding.create_merchant(ctx.who, partner_id, ctx.body)
+    return ctx.services.onboarding.create_merchant(ctx.who, partner_id, ctx.body)
 
 
-@route(bp, "/v1/merchants/{merchant_id}/terminals", "POST", roles=("admin", "partner", "merchant"),
+@router.route("/v1/merchants/{merchant_id}/terminals", "POST", roles=("admin", "partner", "merchant"),
        body=CreateTerminal, status=201, tag="onboarding")
 def create_terminal(ctx: Ctx, merchant_id: str) -> dict[str, Any]:
     """Register a terminal at a store; its secret is returned once."""
-    return get_container().onboarding.create_terminal(ctx.who, merchant_id, ctx.body)
+    return ctx.services.onboarding.create_terminal(ctx.who, merchant_id, ctx.body)
 
 
-@route(bp, "/v1/terminals/{terminal_id}", "DELETE", roles=("admin", "partner", "merchant"), status=204,
+@router.route("/v1/terminals/{terminal_id}", "DELETE", roles=("admin", "partner", "merchant"), status=204,
        tag="onboarding")
 def revoke_terminal(ctx: Ctx, terminal_id: str) -> None:
     """Revoke a terminal at once."""
-    get_container().onboarding.revoke_terminal(ctx.who, terminal_id)
+    ctx.services.onboarding.revoke_terminal(ctx.who, terminal_id)
 
 
-@route(bp, "/v1/stores/{store_id}", "GET", auth="none", tag="onboarding")
+@router.route("/v1/stores/{store_id}", "GET", auth="none", tag="onboarding")
 def store_page(ctx: Ctx, store_id: str) -> dict[str, Any]:
     """The public cloud-store page."""
-    return get_container().onboarding.store_page(store_id)
+    return ctx.services.onboarding.store_page(store_id)
 
 
-@route(bp, "/v1/terminal/ping", "POST", auth="terminal", tag="onboarding")
+@router.route("/v1/terminal/ping", "POST", auth="terminal", tag="onboarding")
 def terminal_ping(ctx: Ctx) -> dict[str, Any]:
     """Check a terminal's signing set-up: answers who the signed request came from."""
     t = ctx.terminal

@@ -5,16 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
-from chalice import Blueprint
 from pydantic import Field
 
-from chalicelib.api.routing import Ctx, route
+from chalicelib.api.routing import Ctx, Router
 from chalicelib.clock import OffsetClock, iso
-from chalicelib.container import get_container
 from chalicelib.errors import Invalid, NotFound
 from chalicelib.schemas import EARLIEST, LATEST, Body, Timestamp
 
-bp = Blueprint(__name__)
+router = Router(__name__)
 
 
 MAX_ADVANCE_SECONDS = 100 * 366 * 86400  # a century per call
@@ -25,7 +23,7 @@ class ClockChange(Body):
     now: Timestamp | None = None
 
 
-@route(bp, "/v1/openapi.json", "GET", auth="none", tag="operations")
+@router.route("/v1/openapi.json", "GET", auth="none", tag="operations")
 def openapi(ctx: Ctx) -> dict[str, Any]:
     """The OpenAPI 3 document of this API (also the readiness probe)."""
     from chalicelib.openapi import build_document
@@ -33,39 +31,39 @@ def openapi(ctx: Ctx) -> dict[str, Any]:
     return build_document()
 
 
-@route(bp, "/v1/admin/jobs/{name}", "POST", roles=("admin",), tag="operations")
+@router.route("/v1/admin/jobs/{name}", "POST", roles=("admin",), tag="operations")
 def run_job(ctx: Ctx, name: str) -> dict[str, Any]:
     """Run a scheduled job now."""
-    job = get_container().jobs.get(name)
+    job = ctx.services.jobs.get(name)
     if job is None:
         raise NotFound(f"no job named {name!r}", code="unknown_job")
     return {"job": name, "result": job()}
 
 
-@route(bp, "/v1/admin/audit", "GET", roles=("admin",), tag="operations")
+@router.route("/v1/admin/audit", "GET", roles=("admin",), tag="operations")
 def audit(ctx: Ctx) -> dict[str, Any]:
     """Recompute aggregates from recorded facts and compare with what is stored."""
-    checks = [check() for check in get_container().audit_checks]
+    checks = [check() for check in ctx.services.audit_checks]
     return {"ok": all(c["ok"] for c in checks), "checks": checks}
 
 
-def _test_clock() -> OffsetClock:
-    container = get_container()
-    if not container.config.is_local or not isinstance(container.clock, OffsetClock):
+def _test_clock(ctx: Ctx) -> OffsetClock:
+    services = ctx.services
+    if not services.config.is_local or not isinstance(services.clock, OffsetClock):
         raise NotFound("the test clock exists only on the local stage", code="not_found")
-    return container.clock
+    return services.clock
 
 
-@route(bp, "/v1/admin/clock", "GET", roles=("admin",), tag="operations")
+@router.route("/v1/admin/clock", "GET", roles=("admin",), tag="operations")
 def get_clock(ctx: Ctx) -> dict[str, Any]:
     """Read the business clock (local stage only)."""
-    return {"now": iso(_test_clock().now())}
+    return {"now": iso(_test_clock(ctx).now())}
 
 
-@route(bp, "/v1/admin/clock", "POST", roles=("admin",), body=ClockChange, tag="operations")
+@router.route("/v1/admin/clock", "POST", roles=("admin",), body=ClockChange, tag="operations")
 def set_clock(ctx: Ctx) -> dict[str, Any]:
     """Move the business clock (local stage only)."""
-    clock = _test_clock()
+    clock = _test_clock(ctx)
     change: ClockChange = ctx.body
     if (change.advance_seconds is None) == (change.now is None):
         raise Invalid("give exactly one of advance_seconds or now", code="invalid_value")

@@ -1,7 +1,7 @@
 """The one place where HTTP meets the services: body limits, parsing and validation with
 declared pydantic models, authentication, and the mapping of `AppError` to the contract's
-`{"code", "message"}` bodies. Every route is declared with `route(...)`, which also records
-it for the OpenAPI document.
+`{"code", "message"}` bodies. Every route is declared with `Router.route(...)`, which also
+records it for the OpenAPI document.
 """
 
 from __future__ import annotations
@@ -10,20 +10,23 @@ import functools
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from chalice import Blueprint, Response
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from chalicelib.auth import Principal, decode_bearer, parse_terminal_headers
 from chalicelib.clock import wall_clock
-from chalicelib.errors import AppError, BadRequest, Invalid, PayloadTooLarge
+from chalicelib.errors import AppError, BadRequest, PayloadTooLarge
 from chalicelib.observability import logger, metrics
+from chalicelib.schemas import MAX_BODY_BYTES, parse_body
 from chalicelib.storage import translate_storage_errors
 
-MAX_BODY_BYTES = 64 * 1024
 M = TypeVar("M", bound=BaseModel)
 ANY_CONTENT = ["*/*"]
+
+if TYPE_CHECKING:
+    from chalicelib.bootstrap import Runtime, Services
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,7 @@ class Ctx:
     terminal: Any = None
     params: dict[str, str] = field(default_factory=dict)
     raw: bytes = b""
-    notes: dict[str, Any] = field(default_factory=dict)  # what a view tells its `after` hook
+    services: Any = None  # the application's `Services`
 
     @property
     def query(self) -> dict[str, str]:
@@ -69,53 +72,6 @@ class Ctx:
 
 def error_response(err: AppError) -> Response:
     return Response(body=err.body(), status_code=err.status, headers={"Content-Type": "application/json"})
-
-
-_TYPE_CODES = {
-    "missing": "missing_field",
-    "json_invalid": "invalid_json",
-    "json_type": "invalid_json",
-    "literal_error": "invalid_enum",
-    "enum": "invalid_enum",
-    "timezone_aware": "missing_timezone",
-    "datetime_parsing": "invalid_datetime",
-    "datetime_from_date_parsing": "invalid_datetime",
-    "datetime_type": "invalid_datetime",
-    "extra_forbidden": "unknown_field",
-}
-_RANGE_TYPES = {
-    "greater_than", "greater_than_equal", "less_than", "less_than_equal", "string_too_short",
-    "string_too_long", "too_short", "too_long", "string_pattern_mismatch", "value_error",
-    "multiple_of", "date_from_datetime_parsing", "date_parsing",
-}
-
-
-def validation_error(exc: ValidationError) -> AppError:
-    errors = exc.errors(include_url=False, include_context=False, include_input=False)
-    first = errors[0] if errors else {"type": "value_error", "loc": (), "msg": "invalid"}
-    etype = str(first["type"])
-    fieldname = ".".join(str(p) for p in first.get("loc", ()) if p != "__root__") or "body"
-    detail = [{"field": ".".join(str(p) for p in e.get("loc", ())), "type": e["type"], "message": e["msg"]}
-              for e in errors[:10]]
-    if etype in ("json_invalid", "json_type"):
-        return BadRequest("request body is not valid JSON", code="invalid_json")
-    if etype == "model_type" and not first.get("loc"):
-        return BadRequest("request body must be a JSON object", code="invalid_json")
-    if etype in _TYPE_CODES:
-        code = _TYPE_CODES[etype]
-    elif etype in _RANGE_TYPES:
-        code = "invalid_value"
-    else:
-        code = "invalid_type"
-    return Invalid(f"{fieldname}: {first['msg']}", code=code, detail=detail)
-
-
-def parse_body(model: type[M], raw: bytes) -> M:
-    text = raw if raw else b"{}"
-    try:
-        return model.model_validate_json(text)
-    except ValidationError as exc:
-        raise validation_error(exc) from exc
 
 
 def _raw_body(request: Any) -> bytes:
@@ -151,79 +107,71 @@ def handle_errors(fn: Callable[[], Any], status: int) -> Response:
         return error_response(AppError("internal error"))
 
 
-def route(
-    bp: Blueprint,
-    path: str,
-    method: str = "GET",
-    *,
-    auth: str = "bearer",
-    roles: Sequence[str] = (),
-    body: type[BaseModel] | None = None,
-    status: int = 200,
-    summary: str = "",
-    response: type[BaseModel] | None = None,
-    tag: str = "",
-    defer_nonce: bool = False,
-    after: Callable[[Ctx, Response], Response] | None = None,
-) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Declare a route. The view receives a `Ctx` plus the path parameters.
+class Router:
+    """The routes of one area, as a Chalice blueprint. Views receive a `Ctx` (with the
+    application's `Services`) plus the path parameters; `bind(runtime)` — in `app.py` — says
+    whose services they are, so no view reaches for a global.
 
-    `defer_nonce` (terminal routes): only the signature is checked here (`container.terminal_verifier`);
-    the view gets the raw body and must claim the nonce and check revocation itself, inside its
-    transaction (payment callbacks do, to save round trips). `after` sees every response of the
-    route, errors included, and may replace it (callback logging, Alipay's plain-text answers).
-    """
+    `auth`: `bearer` (JWT, `roles` checked), `terminal` (signature and nonce checked here),
+    `none`, or `callback` — terminal and platform callbacks, which the payments service
+    authenticates, parses, records and logs itself (the nonce is claimed in the recording
+    transaction); `doc_auth` names what such a route expects in the OpenAPI document."""
 
-    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
-        OPERATIONS.append(
-            Operation(method, path, summary or (view.__doc__ or "").strip().split("\n")[0], auth,
-                      tuple(roles), body, status, response, tag)
-        )
+    def __init__(self, name: str) -> None:
+        self.blueprint = Blueprint(name)
+        self._runtime: Runtime | None = None
 
-        @functools.wraps(view)
-        def wrapper(**params: str) -> Response:
-            request = bp.current_request
-            ctx = Ctx(request=request, params=params)
+    def bind(self, runtime: Runtime) -> Blueprint:
+        self._runtime = runtime
+        return self.blueprint
 
-            def run() -> Any:
-                raw = ctx.raw = _raw_body(request)
-                if len(raw) > MAX_BODY_BYTES:
-                    raise PayloadTooLarge("request body exceeds 64 KiB")
-                from chalicelib.container import get_container
+    @property
+    def services(self) -> Services:
+        assert self._runtime is not None, "Router.bind(runtime) is called in app.py"
+        return self._runtime.services
 
-                container = get_container()
-                if auth == "bearer":
-                    ctx.principal = decode_bearer(
-                        request.headers.get("authorization"), container.config.jwt_secret, wall_clock()
-                    )
-                    if roles:
-                        ctx.principal.require_role(*roles)
-                elif auth == "terminal":
-                    signed = parse_terminal_headers(request.headers, wall_clock())
-                    if defer_nonce:
-                        ctx.terminal = container.terminal_verifier.verify(signed, method, path, raw)
-                        ctx.body = raw
+    def route(self, path: str, method: str = "GET", *, auth: str = "bearer", roles: Sequence[str] = (),
+              body: type[BaseModel] | None = None, status: int = 200, summary: str = "",
+              response: type[BaseModel] | None = None, tag: str = "",
+              doc_auth: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        bp = self.blueprint
+
+        def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+            OPERATIONS.append(
+                Operation(method, path, summary or (view.__doc__ or "").strip().split("\n")[0], doc_auth or auth,
+                          tuple(roles), body, status, response, tag)
+            )
+
+            @functools.wraps(view)
+            def wrapper(**params: str) -> Response:
+                request = bp.current_request
+                ctx = Ctx(request=request, params=params)
+
+                def run() -> Any:
+                    raw = ctx.raw = _raw_body(request)
+                    services = ctx.services = self.services
+                    if auth == "callback":
                         return view(ctx, **params)
-                    ctx.terminal = container.terminal_auth.authenticate(signed, method, path, raw)
-                if body is not None and auth != "alipay":
-                    if method in ("POST", "PUT", "PATCH") or raw:
+                    if len(raw) > MAX_BODY_BYTES:
+                        raise PayloadTooLarge("request body exceeds 64 KiB")
+                    if auth == "bearer":
+                        ctx.principal = decode_bearer(
+                            request.headers.get("authorization"), services.config.jwt_secret, wall_clock())
+                        if roles:
+                            ctx.principal.require_role(*roles)
+                    elif auth == "terminal":
+                        signed = parse_terminal_headers(request.headers, wall_clock())
+                        ctx.terminal = services.terminal_auth.authenticate(signed, method, path, raw)
+                    if body is not None and (method in ("POST", "PUT", "PATCH") or raw):
                         ctx.body = parse_body(body, raw)
-                elif auth == "alipay":
-                    ctx.body = raw
-                return view(ctx, **params)
+                    return view(ctx, **params)
 
-            response = handle_errors(run, status)
-            if after is not None:
-                try:
-                    response = after(ctx, response)
-                except Exception:  # noqa: BLE001 - an observer must never change the answer
-                    logger.exception("after-response hook failed")
-            return response
+                return handle_errors(run, status)
 
-        bp.route(path, methods=[method], content_types=ANY_CONTENT)(wrapper)
-        return wrapper
+            bp.route(path, methods=[method], content_types=ANY_CONTENT)(wrapper)
+            return wrapper
 
-    return decorator
+        return decorator
 
 
 def json_loads_strict(raw: bytes) -> Any:

@@ -1,8 +1,9 @@
 """Stream-fed contest counters: the write path that scales.
 
-Each payment image from the payments table's stream (and each new membership from the
-memberships table's stream) is folded, per open contest, into small versioned state rows and
-write-sharded counters, in ONE DynamoDB transaction per (record, contest):
+Each payment from the payments table's stream (and each new membership from the memberships
+table's stream), as its owning area decodes it, is folded, per open contest, into small
+versioned state rows and write-sharded counters, in ONE DynamoDB transaction per (record,
+contest):
 
 - the (contest, merchant, buyer, business day) bucket keeps the earliest `cap` qualifying
   payments; a late, earlier payment displaces the latest one (its counts and GMV move out);
@@ -23,11 +24,8 @@ import functools
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any
-
-from boto3.dynamodb.types import TypeDeserializer
-from pynamodb.attributes import UTCDateTimeAttribute
 
 from chalicelib.contests.domain import (
     Contest,
@@ -40,23 +38,22 @@ from chalicelib.contests.domain import (
     first_transition,
     shard_of,
 )
-from chalicelib.contests.repository import Commit, CounterKey, Put, StateStore
+from chalicelib.contests.ports import Commit, CounterKey, Put, StateStore
 from chalicelib.errors import StorageUnavailable
 
 Seeder = Callable[[str, int], PaymentFact | None]  # (merchant_id, min_fen) -> earliest qualifying
 Registrar = Callable[[str, int, str, int], None]  # (contest_id, round, partner_id, shard)
 
-_DT = UTCDateTimeAttribute()
-_TD = TypeDeserializer()
 MAX_ATTEMPTS = 25
+_TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%f%z"  # state rows' timestamps: UTC, microseconds, "+0000"
 
 
 def _ts(dt: datetime) -> str:
-    return _DT.serialize(dt)
+    return dt.astimezone(UTC).strftime(_TS_FORMAT)
 
 
 def _dt(s: str) -> datetime:
-    return _DT.deserialize(s)
+    return datetime.fromisoformat(s)
 
 
 def _slot_doc(s: Slot) -> dict[str, Any]:
@@ -192,29 +189,3 @@ class ContestAggregator:
                 return
             time.sleep(min(0.001 * (2 ** min(i, 6)), 0.05))
         raise StorageUnavailable("contest state kept moving; the stream batch will be retried")
-
-
-# ---------------------------------------------------------------- stream records
-
-
-def image(record: dict[str, Any], which: str = "NewImage") -> dict[str, Any] | None:
-    raw = (record.get("dynamodb") or {}).get(which)
-    if not raw:
-        return None
-    return {k: _TD.deserialize(v) for k, v in raw.items()}
-
-
-def payment_fact(img: dict[str, Any]) -> PaymentFact | None:
-    """A payment fact from a payments-table image (None for refund items and other kinds)."""
-    if img.get("sk") != "PAY":
-        return None
-    return PaymentFact(str(img["merchant_id"]), str(img["partner_id"]), str(img["out_trade_no"]),
-                       str(img["buyer_id"]), int(img["amount_fen"]), _dt(str(img["paid_at"])),
-                       int(img.get("refunded_fen", 0) or 0))
-
-
-def membership_fact(img: dict[str, Any]) -> MembershipFact | None:
-    if "membership_id" not in img or "sk" in img:
-        return None
-    return MembershipFact(str(img["membership_id"]), str(img["merchant_id"]), str(img["partner_id"]),
-                          _dt(str(img["created_at"])))

@@ -155,6 +155,14 @@ class Metrics:
             "counted_payments": self.counted_payments,
         }
 
+    def add(self, other: Metrics) -> None:
+        """Add another shard's (or payment's) counts to these."""
+        self.merchants_onboarded += other.merchants_onboarded
+        self.active_merchants += other.active_merchants
+        self.gmv_fen += other.gmv_fen
+        self.new_members += other.new_members
+        self.counted_payments += other.counted_payments
+
     def key(self) -> tuple[int, int, int, int, int]:
         return (self.merchants_onboarded, self.active_merchants, self.gmv_fen, self.new_members,
                 self.counted_payments)

@@ -1,21 +1,18 @@
 """PynamoDB models of the contest area.
 
 - `contests`: contest definitions (pk `CONTESTS`, sk contest id), ranking snapshots and settled
-  results (a head item per round plus pages), the registry of partners with counters in a
-  round, and the append-only admin audit trail.
+  results (a head item per round plus pages) and the registry of partners with counters in a
+  round.
 - `contest_state`: stream-derived working state with optimistic versions: per (contest,
   merchant, buyer, day) buckets of the earliest counted payments, per (contest, merchant) first
   counted payment, per (contest, round, merchant) counted-payment counts, membership guards.
 - `contest_counters`: write-sharded metric counters per (contest, round, partner, shard),
   updated with ADD deltas.
-- `PaymentRow`: a read view of the payments table (payments and refunds) through the
-  `merchant_paid_index` GSI that settlement queries.
 """
 
 from __future__ import annotations
 
-from pynamodb.attributes import NumberAttribute, UnicodeAttribute, UTCDateTimeAttribute
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 
 from chalicelib.storage import BaseModel
 
@@ -63,36 +60,4 @@ class ContestCounterModel(BaseModel):
     counted_payments = NumberAttribute(default=0)
 
 
-class PaymentRowsByMerchant(GlobalSecondaryIndex["PaymentRow"]):
-    class Meta:
-        index_name = "merchant_paid_index"
-        projection = AllProjection()
-
-    merchant_id = UnicodeAttribute(hash_key=True)
-    paid_at = UTCDateTimeAttribute(range_key=True)
-
-
-class PaymentRow(BaseModel):
-    """Read-only view of a payments-table item (payment or refund) for settlement and audit."""
-
-    TABLE = "payments"
-    OWNS_TABLE = False
-
-    class Meta(BaseModel.Meta):
-        pass
-
-    pk = UnicodeAttribute(hash_key=True)
-    sk = UnicodeAttribute(range_key=True)
-    kind = UnicodeAttribute(null=True)
-    merchant_id = UnicodeAttribute(null=True)
-    partner_id = UnicodeAttribute(null=True)
-    out_trade_no = UnicodeAttribute(null=True)
-    buyer_id = UnicodeAttribute(null=True)
-    amount_fen = NumberAttribute(null=True)
-    refunded_fen = NumberAttribute(null=True)
-    paid_at = UTCDateTimeAttribute(null=True)
-
-    merchant_paid_index = PaymentRowsByMerchant()
-
-
-MODELS: list[type[BaseModel]] = [ContestModel, ContestStateModel, ContestCounterModel, PaymentRow]
+MODELS: list[type[BaseModel]] = [ContestModel, ContestStateModel, ContestCounterModel]

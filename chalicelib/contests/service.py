@@ -7,62 +7,31 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict
 from datetime import datetime, timedelta, tzinfo
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
+from chalicelib.admin_trail.ports import AdminTrail
 from chalicelib.auth import Principal
 from chalicelib.clock import Clock, iso
 from chalicelib.contests import domain
-from chalicelib.contests.aggregator import ContestAggregator, image, membership_fact, payment_fact
+from chalicelib.contests.aggregator import ContestAggregator
+from chalicelib.contests.documents import contest_doc, contest_from_doc, public_contest
 from chalicelib.contests.domain import Contest, Metrics, Prize, Rules, Weights
-from chalicelib.contests.repository import Board, Commit, ContestRepository, Put, RecordedFacts, StateStore
+from chalicelib.contests.facts import image, membership_fact, payment_fact, payments_for
+from chalicelib.contests.ports import Board, Commit, ContestRepository, Put, StateStore
 from chalicelib.contests.schemas import CreateContest
 from chalicelib.errors import Conflict, Invalid, NotFound
 from chalicelib.ids import new_id
+from chalicelib.memberships.ports import MembershipHistory
 from chalicelib.observability import logger, metrics
+from chalicelib.onboarding.ports import PartnerDirectory
+from chalicelib.payments.ports import PaymentHistory
+
+R = TypeVar("R")  # a record another area decodes from its stream
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
-
-
-# ---------------------------------------------------------------- (de)serialising contests
-
-
-def contest_doc(c: Contest) -> dict[str, Any]:
-    return {
-        "contest_id": c.contest_id,
-        "name": c.name,
-        "starts_at": iso(c.starts_at),
-        "ends_at": iso(c.ends_at),
-        "round_days": c.round_days,
-        "rounds_count": c.rounds,
-        "weights": {k: domain.number(v) for k, v in asdict(c.weights).items()},
-        "rules": asdict(c.rules),
-        "prizes": [asdict(p) for p in c.prizes],
-        "created_at": iso(c.created_at) if c.created_at else None,
-        "created_by": c.created_by,
-    }
-
-
-def contest_from_doc(d: dict[str, Any]) -> Contest:
-    return Contest(
-        contest_id=d["contest_id"], name=d["name"], starts_at=datetime.fromisoformat(d["starts_at"]),
-        round_days=int(d["round_days"]), rounds=int(d["rounds_count"]),
-        weights=Weights(**{k: Decimal(str(v)) for k, v in d["weights"].items()}),
-        rules=Rules(**d["rules"]), prizes=tuple(Prize(**p) for p in d.get("prizes", [])),
-        created_at=datetime.fromisoformat(d["created_at"]) if d.get("created_at") else None,
-        created_by=d.get("created_by"),
-    )
-
-
-def public_contest(c: Contest) -> dict[str, Any]:
-    doc = contest_doc(c)
-    doc.pop("rounds_count")
-    doc["rounds"] = [{"round": w.round, "starts_at": iso(w.starts_at), "ends_at": iso(w.ends_at)}
-                     for w in c.windows()]
-    return doc
 
 
 class ContestCatalog:
@@ -91,21 +60,29 @@ class ContestCatalog:
 
 
 class ContestService:
-    def __init__(self, repo: ContestRepository, state: StateStore, facts: RecordedFacts, clock: Clock,
-                 tz: tzinfo, shards: int = 32) -> None:
+    """The contest use cases. Reads payments, memberships and partners through their areas'
+    ports; writes its own tables and the admin trail."""
+
+    def __init__(self, *, repo: ContestRepository, state: StateStore, payments: PaymentHistory,
+                 memberships: MembershipHistory, partners: PartnerDirectory, trail: AdminTrail, clock: Clock,
+                 tz: tzinfo, shards: int = 32, before_audit: Callable[[], Any] | None = None) -> None:
         self.repo = repo
         self.state = state
-        self.facts = facts
+        self.payments = payments
+        self.memberships = memberships
+        self.partners = partners
+        self.trail = trail
         self.clock = clock
         self.tz = tz
         self.shards = shards
+        self.before_audit = before_audit  # e.g. drain the local stream poller
         self.catalog = ContestCatalog(repo)
-        self.before_audit: Callable[[], Any] | None = None  # e.g. drain the local stream poller
-        self.aggregator = ContestAggregator(
-            state, tz, shards,
-            seed_first=lambda mid, min_fen: facts.earliest_qualifying(mid, min_fen),
-            register=repo.register_shard,
-        )
+        self.aggregator = ContestAggregator(state, tz, shards, seed_first=self._earliest_qualifying,
+                                            register=repo.register_shard)
+
+    def _earliest_qualifying(self, merchant_id: str, min_fen: int) -> domain.PaymentFact | None:
+        record = self.payments.earliest_qualifying(merchant_id, min_fen)
+        return payment_fact(record) if record else None
 
     # -- contests
     def create(self, who: Principal, body: CreateContest) -> dict[str, Any]:
@@ -220,7 +197,7 @@ class ContestService:
     def rank_round(self, contest: Contest, round_no: int, now: datetime) -> dict[str, Any]:
         shards = self.repo.registered_shards(contest.contest_id, round_no)
         counters = self.state.counters(contest.contest_id, round_no, shards)
-        names = self.facts.partner_names(counters) if counters else {}
+        names = self.partners.partner_names(counters) if counters else {}
         entries = [e.as_dict() for e in domain.rank(contest, counters, names)]
         version = f"{now.strftime('%Y%m%dT%H%M%S%f')}-{new_id('v')}"
         pages = self.repo.write_pages(contest.contest_id, round_no, version, entries)
@@ -264,20 +241,33 @@ class ContestService:
         w = contest.window(round_no)
         since = domain.day_start(domain.business_day(w.starts_at, self.tz), self.tz)
         until = domain.day_start(domain.business_day(w.ends_at, self.tz) + timedelta(days=1), self.tz)
-        partner_ids = self.facts.all_partner_ids()
-        merchants = self.facts.merchants_of(partner_ids)
-        payments = self.facts.payments_for(merchants, since, until, contest.rules.min_payment_fen)
-        members = self.facts.memberships(partner_ids, w.starts_at, w.ends_at)
+        partner_ids = self.partners.all_partner_ids()
+        merchants = self.partners.merchants_of(partner_ids)
+        payments = payments_for(self.payments, merchants, since, until, contest.rules.min_payment_fen)
+        members = [membership_fact(r) for r in self.memberships.for_partners(partner_ids, w.starts_at, w.ends_at)]
         per_partner = domain.round_metrics(contest, round_no, payments, members, self.tz)
-        names = self.facts.partner_names(per_partner) if per_partner else {}
+        names = self.partners.partner_names(per_partner) if per_partner else {}
         return domain.rank(contest, per_partner, names)
 
     # -- stream path
-    def handle_stream_event(self, event: dict[str, Any]) -> dict[str, int]:
-        """Fold a batch of DynamoDB stream records (payments or memberships table) into the
-        counters. Raises on a storage failure so Lambda retries the batch (idempotent)."""
+    def handle_payment_stream(self, event: dict[str, Any]) -> dict[str, int]:
+        """Fold a batch of the payments table's stream records into the counters. Raises on a
+        storage failure so Lambda retries the batch (idempotent)."""
+        return self._fold_stream(event, self.payments.from_stream_image,
+                                 lambda r, contests: self.aggregator.apply_payment(payment_fact(r), contests))
+
+    def handle_membership_stream(self, event: dict[str, Any]) -> dict[str, int]:
+        """Fold a batch of the memberships table's stream records into the counters (as above)."""
+        return self._fold_stream(event, self.memberships.from_stream_image,
+                                 lambda r, contests: self.aggregator.apply_membership(membership_fact(r), contests))
+
+    def _fold_stream(self, event: dict[str, Any], decode: Callable[[dict[str, Any]], R | None],
+                     apply: Callable[[R, list[Contest]], None]) -> dict[str, int]:
+        """Each new or changed item the owning area `decode`s into a record is applied to the
+        open contests; other items (refunds, removals, other kinds) are skipped."""
+        records = event.get("Records", [])
         applied = 0
-        for record in event.get("Records", []):
+        for record in records:
             if record.get("eventName") not in ("INSERT", "MODIFY"):
                 continue
             img = image(record)
@@ -286,16 +276,11 @@ class ContestService:
             contests = self.catalog.all()
             if not contests:
                 continue
-            payment = payment_fact(img)
-            if payment is not None:
-                self.aggregator.apply_payment(payment, contests)
+            decoded = decode(img)
+            if decoded is not None:
+                apply(decoded, contests)
                 applied += 1
-                continue
-            membership = membership_fact(img)
-            if membership is not None:
-                self.aggregator.apply_membership(membership, contests)
-                applied += 1
-        return {"records": len(event.get("Records", [])), "applied": applied}
+        return {"records": len(records), "applied": applied}
 
     def _second_backfill(self, contest: Contest, now: datetime) -> None:
         """Once the stream path's contest cache has surely seen a contest, fold once more what
@@ -313,12 +298,12 @@ class ContestService:
         """Fold what was recorded before the stream path knew this contest (a contest may start
         in the past). Idempotent like the stream path, so overlapping with it is harmless."""
         lo, hi = domain.bucket_span(contest, self.tz)
-        payments = self.facts.payments_between(lo, hi)
+        payments = self.payments.payments_between(lo, hi)
         for p in payments:
-            self.aggregator.apply_payment(p, [contest])
-        members = self.facts.memberships_between(contest.starts_at, contest.ends_at)
+            self.aggregator.apply_payment(payment_fact(p), [contest])
+        members = self.memberships.between(contest.starts_at, contest.ends_at)
         for m in members:
-            self.aggregator.apply_membership(m, [contest])
+            self.aggregator.apply_membership(membership_fact(m), [contest])
         return {"payments": len(payments), "memberships": len(members)}
 
     # -- audit
@@ -330,8 +315,8 @@ class ContestService:
         stored = self.state.all_counters()
         if not contests:
             return {"name": "contest_metrics", "ok": True, "detail": "no contests"}
-        payments = self.facts.all_payments()
-        members = self.facts.all_memberships()
+        payments = [payment_fact(r) for r in self.payments.all_payments()]
+        members = [membership_fact(r) for r in self.memberships.all()]
         mismatches: list[dict[str, Any]] = []
         compared = 0
         known = {c.contest_id for c in contests}
@@ -353,11 +338,7 @@ class ContestService:
                 "detail": {"compared": compared, "mismatches": mismatches[:20], "orphan_counters": len(orphans)}}
 
     def _audit(self, who: Principal, action: str, contest_id: str, what: dict[str, Any]) -> None:
-        at = self.clock.now()
-        entry_id = new_id("aud")
-        self.repo.append_audit(at, entry_id, {"audit_id": entry_id, "at": iso(at), "who": who.sub,
-                                              "role": who.role, "action": action, "contest_id": contest_id,
-                                              "what": what})
+        self.trail.append(self.clock.now(), who.sub, who.role, action, contest_id, what)
 
 
 def _int_param(name: str, raw: str | None, default: int, lo: int | None, hi: int | None) -> int:
@@ -371,5 +352,3 @@ def _int_param(name: str, raw: str | None, default: int, lo: int | None, hi: int
         raise Invalid(f"{name} must be in {lo}..{hi}", code="invalid_value")
     return n
 
-
-AuditCheck = Callable[[], dict[str, Any]]

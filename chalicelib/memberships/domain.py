@@ -4,6 +4,9 @@ A membership moves `active` → `expired` at `ends_at`, then `expired` → `sett
 at `refund_deadline`, or `expired` → `refunded` on a valid refund request. The stored status may
 lag behind the business clock until the lifecycle job runs; `Membership.status_at(now)` is the
 status as the clock says it is, and every rule below reads that.
+
+The savings rule of payments lives here too (`savings_decision`): the payments area asks it
+through `chalicelib.payments.ports.MemberSavings`, which this area implements.
 """
 
 from __future__ import annotations
@@ -12,6 +15,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+
+from chalicelib.errors import Conflict
+from chalicelib.payments.domain import FLAG_NOT_ENTITLED, FLAG_OVER_ALLOWANCE
+from chalicelib.payments.ports import NO_SAVINGS, SavingsDecision
 
 ACTIVE, EXPIRED, REFUNDED, SETTLED = "active", "expired", "refunded", "settled"
 # Savings still move while the membership is active or expired-but-unsettled; frozen after.
@@ -38,6 +45,10 @@ def allowed_discount(list_price_fen: int, discount_percent: int, max_per_order_f
 def shortfall(fee_fen: int, savings_fen: int) -> int:
     """What the customer may ask back after the period: fee − savings when positive."""
     return max(fee_fen - savings_fen, 0)
+
+
+def already_member() -> Conflict:
+    return Conflict("the customer already holds an active membership at this merchant", code="already_member")
 
 
 @dataclass(frozen=True)
@@ -120,6 +131,15 @@ class Membership:
     def is_member_at(self, now: datetime) -> bool:
         return self.starts_at <= now and self.status_at(now) == ACTIVE
 
+    def savings_move_at(self, now: datetime) -> bool:
+        """Payments still add to the savings (and refunds take back) until the membership is
+        refunded or settled, or its refund deadline passed: the refund amount depends on them."""
+        return self.status in SAVINGS_OPEN_STATUSES and now < self.refund_deadline
+
+    def terms(self) -> MembershipTerms:
+        return MembershipTerms(self.membership_id, self.status, self.starts_at, self.ends_at,
+                               self.discount_percent, self.max_discount_per_order_fen)
+
     def discount(self, list_price_fen: int) -> int:
         return allowed_discount(list_price_fen, self.discount_percent, self.max_discount_per_order_fen)
 
@@ -160,6 +180,49 @@ def new_membership(membership_id: str, plan: Plan, partner_id: str, customer_id:
         starts_at=now, ends_at=ends_at, refund_deadline=ends_at + timedelta(days=plan.refund_window_days),
         created_at=now,
     )
+
+
+def members_summary(memberships: Iterable[Membership], now: datetime) -> dict[str, int]:
+    """Of a merchant's memberships, those active at `now` (one past its `ends_at` is not, whether
+    or not the lifecycle job ran yet): how many, their locked fees and their savings."""
+    active = [m for m in memberships if m.status_at(now) == ACTIVE]
+    return {"active": len(active), "locked_fees_fen": sum(m.fee_fen for m in active),
+            "savings_fen": sum(m.savings_fen for m in active)}
+
+
+# ---------------------------------------------------------------- savings of payments
+
+
+@dataclass(frozen=True)
+class MembershipTerms:
+    """A membership as the savings rule sees it."""
+
+    membership_id: str
+    status: str
+    starts_at: datetime
+    ends_at: datetime
+    discount_percent: int
+    max_discount_per_order_fen: int | None
+
+    def holds(self, at: datetime) -> bool:
+        return self.starts_at <= at < self.ends_at
+
+
+def savings_decision(amount_fen: int, discount_fen: int, paid_at: datetime,
+                     membership: MembershipTerms | None) -> SavingsDecision:
+    """How much of a payment's discount counts as member savings, and the flags if not all does."""
+    if discount_fen <= 0:
+        return NO_SAVINGS
+    if membership is None or not membership.holds(paid_at) or membership.status not in SAVINGS_OPEN_STATUSES:
+        return SavingsDecision(0, None, (FLAG_NOT_ENTITLED,))
+    allowance = allowed_discount(amount_fen + discount_fen, membership.discount_percent,
+                                 membership.max_discount_per_order_fen)
+    if discount_fen > allowance:
+        return SavingsDecision(0, None, (FLAG_OVER_ALLOWANCE,))
+    return SavingsDecision(discount_fen, membership.membership_id)
+
+
+# ---------------------------------------------------------------- offers
 
 
 @dataclass(frozen=True)

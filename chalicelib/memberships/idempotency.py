@@ -10,7 +10,9 @@ left behind by a crash is taken over once its lease ran out (the use cases are t
 to re-run: lock-in ids derive from the key, refunds remember their key).
 
 Keys are scoped by endpoint and caller, and kept against the real wall clock (expiry is about
-the client's retries, not business time).
+the client's retries, not business time). `IdempotencyStore` is the port: its DynamoDB adapter is
+`chalicelib.memberships.dynamo.DynamoIdempotencyStore`, its fake
+`tests.fakes.memberships.InMemoryIdempotencyStore`; `IdempotencyRecord` holds the rules both follow.
 """
 
 from __future__ import annotations
@@ -18,18 +20,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
-
 from chalicelib.errors import AppError, BadRequest, Conflict, Invalid
-from chalicelib.memberships.models import IdempotencyRecordModel as Rec
 from chalicelib.observability import logger
-from chalicelib.storage import error_code, with_retries
 
 KEY_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 IN_PROGRESS, DONE = "in_progress", "done"
@@ -50,11 +47,53 @@ class Claim:
     outcome: Outcome | None = None
 
 
+@dataclass(frozen=True)
+class IdempotencyRecord:
+    """A stored claim of a key: what the store keeps, and the rules every store follows."""
+
+    request_hash: str
+    state: str  # in_progress | done
+    lease_until: datetime | None
+    expires_at: datetime | None
+    outcome: Outcome | None = None  # when done
+
+    def free_for(self, request_hash: str, now: datetime) -> bool:
+        """May a new claim take the key: the record expired (TTL deletion is lazy), or it is an
+        abandoned claim (lease run out) of this same request."""
+        expired = self.expires_at is not None and self.expires_at < now
+        abandoned = (self.state == IN_PROGRESS and self.lease_until is not None and self.lease_until < now
+                     and self.request_hash == request_hash)
+        return expired or abandoned
+
+    def answer(self, request_hash: str) -> Claim:
+        """What a claim that found this record (and could not take it) is told."""
+        if self.request_hash != request_hash:
+            return Claim("mismatch")
+        if self.state == DONE:
+            return Claim("done", self.outcome)
+        return Claim("in_progress")
+
+    def held_by(self, request_hash: str) -> bool:
+        """May this request complete or release the claim."""
+        return self.state == IN_PROGRESS and self.request_hash == request_hash
+
+
 class IdempotencyStore(Protocol):
+    """Where claims are kept. Every call is atomic per key."""
+
     def claim(self, key: str, request_hash: str, now: datetime, lease_until: datetime,
-              expires_at: datetime) -> Claim: ...
-    def complete(self, key: str, request_hash: str, outcome: Outcome) -> None: ...
-    def release(self, key: str, request_hash: str) -> None: ...
+              expires_at: datetime) -> Claim:
+        """Take the key (absent, or `IdempotencyRecord.free_for`) as `in_progress` until
+        `lease_until`, or tell what holds it (`IdempotencyRecord.answer`)."""
+        ...
+
+    def complete(self, key: str, request_hash: str, outcome: Outcome) -> None:
+        """Store the outcome, if this request still holds the claim (else nothing)."""
+        ...
+
+    def release(self, key: str, request_hash: str) -> None:
+        """Drop the claim, if this request still holds it (else nothing)."""
+        ...
 
 
 def request_hash(request: dict[str, Any]) -> str:
@@ -111,93 +150,3 @@ class Idempotency:
             self.store.release(key, h)
         except Exception:  # noqa: BLE001 - the lease expires anyway; the original error matters
             logger.warning("could not release an idempotency claim", extra={"key": key})
-
-
-# ---------------------------------------------------------------- DynamoDB adapter
-
-
-class DynamoIdempotencyStore:
-    def claim(self, key: str, request_hash: str, now: datetime, lease_until: datetime,
-              expires_at: datetime) -> Claim:
-        item = Rec(key, state=IN_PROGRESS, request_hash=request_hash, lease_until=lease_until,
-                   expires_at=expires_at)
-        # Free when absent, expired (TTL deletion is lazy), or an abandoned claim of this request.
-        cond = (Rec.key.does_not_exist() | (Rec.expires_at < now)
-                | ((Rec.state == IN_PROGRESS) & (Rec.lease_until < now) & (Rec.request_hash == request_hash)))
-        for _ in range(3):
-            try:
-                with_retries(lambda: item.save(condition=cond))
-                return Claim("claimed")
-            except PutError as e:
-                if error_code(e) != "ConditionalCheckFailedException":
-                    raise
-            try:
-                found = with_retries(lambda: Rec.get(key, consistent_read=True))
-            except DoesNotExist:
-                continue  # released meanwhile: claim again
-            if found.request_hash != request_hash:
-                return Claim("mismatch")
-            if found.state == DONE:
-                body = json.loads(found.response_body or "{}")
-                return Claim("done", Outcome(int(found.response_status or 200), body))
-            return Claim("in_progress")
-        return Claim("in_progress")
-
-    def complete(self, key: str, request_hash: str, outcome: Outcome) -> None:
-        item = Rec(key)
-        try:
-            with_retries(lambda: item.update(
-                actions=[Rec.state.set(DONE), Rec.response_status.set(outcome.status),
-                         Rec.response_body.set(json.dumps(outcome.body, separators=(",", ":")))],
-                condition=(Rec.request_hash == request_hash) & (Rec.state == IN_PROGRESS),
-            ))
-        except UpdateError as e:
-            if error_code(e) != "ConditionalCheckFailedException":
-                raise
-            logger.warning("idempotency claim was taken over before completion", extra={"key": key})
-
-    def release(self, key: str, request_hash: str) -> None:
-        try:
-            with_retries(lambda: Rec(key).delete(
-                condition=(Rec.request_hash == request_hash) & (Rec.state == IN_PROGRESS)))
-        except DeleteError as e:
-            if error_code(e) != "ConditionalCheckFailedException":
-                raise
-
-
-# ---------------------------------------------------------------- in-memory fake
-
-
-class InMemoryIdempotencyStore:
-    def __init__(self) -> None:
-        self.items: dict[str, dict[str, Any]] = {}
-        self._lock = threading.Lock()
-
-    def claim(self, key: str, request_hash: str, now: datetime, lease_until: datetime,
-              expires_at: datetime) -> Claim:
-        with self._lock:
-            cur = self.items.get(key)
-            free = (cur is None or cur["expires_at"] < now
-                    or (cur["state"] == IN_PROGRESS and cur["lease_until"] < now and cur["hash"] == request_hash))
-            if free:
-                self.items[key] = {"state": IN_PROGRESS, "hash": request_hash, "lease_until": lease_until,
-                                   "expires_at": expires_at, "outcome": None}
-                return Claim("claimed")
-            assert cur is not None
-            if cur["hash"] != request_hash:
-                return Claim("mismatch")
-            if cur["state"] == DONE:
-                return Claim("done", cur["outcome"])
-            return Claim("in_progress")
-
-    def complete(self, key: str, request_hash: str, outcome: Outcome) -> None:
-        with self._lock:
-            cur = self.items.get(key)
-            if cur and cur["hash"] == request_hash and cur["state"] == IN_PROGRESS:
-                cur.update(state=DONE, outcome=outcome)
-
-    def release(self, key: str, request_hash: str) -> None:
-        with self._lock:
-            cur = self.items.get(key)
-            if cur and cur["hash"] == request_hash and cur["state"] == IN_PROGRESS:
-                del self.items[key]

@@ -1,6 +1,8 @@
-"""PynamoDB models of plans and memberships."""
+"""PynamoDB models of plans, memberships, their fee ledger and idempotency claims, and their keys."""
 
 from __future__ import annotations
+
+import hashlib
 
 from pynamodb.attributes import (
     ListAttribute,
@@ -19,6 +21,16 @@ DUE_SHARDS = 4  # hash keys of the sparse due_index: spreads the lifecycle job's
 
 def member_key(merchant_id: str, customer_id: str) -> str:
     return f"{merchant_id}#{customer_id}"
+
+
+def active_guard_key(merchant_id: str, customer_id: str) -> str:
+    """The guard item (shared guards table) that exists exactly while the customer's membership
+    there is `active`."""
+    return f"active_member#{merchant_id}#{customer_id}"
+
+
+def due_shard(membership_id: str) -> str:
+    return f"due#{int(hashlib.sha256(membership_id.encode()).hexdigest(), 16) % DUE_SHARDS}"
 
 
 class PlansByMerchant(GlobalSecondaryIndex["PlanModel"]):

@@ -88,8 +88,8 @@ class SandboxFeeProvider:
 
 
 def build_fee_provider(name: str) -> FeeProvider:
-    """The provider named by `YUNDIAN_FEE_PROVIDER` (default `sandbox`). A real provider's
-    adapter (Alipay fund authorisation) is added here."""
+    """The provider `Config.fee_provider` names (`YUNDIAN_FEE_PROVIDER`, default `sandbox`). A real
+    provider's adapter (Alipay fund authorisation) is added here."""
     if name == "sandbox":
         return SandboxFeeProvider()
     raise RuntimeError(f"unknown fee provider {name!r}")

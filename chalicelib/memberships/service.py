@@ -1,6 +1,7 @@
 """Use cases of memberships: plans, lock-in, reading, refunds, the terminal's offer, the
-lifecycle job and the fee audit. Repositories, the provider port, the clock and the
-idempotency runner are injected (see `chalicelib.memberships.wiring`)."""
+lifecycle job and the fee audit. The repository, the provider port, the clock, the onboarding
+service, the payments area's `PaymentHistory` and the idempotency runner are injected (see
+`chalicelib.bootstrap`)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ from chalicelib.memberships.domain import (
     REFUNDED,
     FeeBalance,
     Membership,
+    PastPayment,
     Plan,
+    already_member,
     best_offer,
     capture_entry,
     expected_balance,
@@ -30,25 +33,29 @@ from chalicelib.memberships.domain import (
     shortfall,
 )
 from chalicelib.memberships.idempotency import Idempotency, Outcome
+from chalicelib.memberships.ports import MembershipRepository
 from chalicelib.memberships.provider import FeeProvider
-from chalicelib.memberships.repository import MembershipRepository, already_member
 from chalicelib.memberships.schemas import CreatePlan, OfferRequest
 from chalicelib.observability import logger, metrics
 from chalicelib.onboarding.domain import TerminalIdentity
 from chalicelib.onboarding.service import OnboardingService
+from chalicelib.payments.ports import PaymentHistory
 
 REFUND_ATTEMPTS = 8  # re-reads when savings move under a refund
 LIFECYCLE_BATCH = 500
 
 
 class MembershipService:
+    """The membership use cases; each takes raw input and returns what happened."""
+
     def __init__(self, repo: MembershipRepository, clock: Clock, provider: FeeProvider,
-                 onboarding: OnboardingService, idempotency: Idempotency) -> None:
+                 onboarding: OnboardingService, idempotency: Idempotency, payments: PaymentHistory) -> None:
         self.repo = repo
         self.clock = clock
         self.provider = provider
         self.onboarding = onboarding
         self.idempotency = idempotency
+        self.payments = payments
 
     # -- plans
     def create_plan(self, who: Principal, merchant_id: str, body: CreatePlan) -> dict[str, Any]:
@@ -196,7 +203,8 @@ class MembershipService:
         plans = self.repo.list_plans(merchant_id)
         if plans:
             since = now - timedelta(days=max(p.period_days for p in plans))
-            payments = self.repo.buyer_payments(merchant_id, body.buyer_id, since, now)
+            payments = [PastPayment(p.amount_fen, p.refunded_fen, p.paid_at)
+                        for p in self.payments.buyer_payments(merchant_id, body.buyer_id, since, now)]
             best = best_offer(plans, payments, now)
             if best is not None:
                 plan, estimate = best

@@ -61,3 +61,18 @@ class TerminalIdentity:
     merchant_id: str
     partner_id: str
     nonce: str
+
+
+@dataclass(frozen=True)
+class TerminalGuard:
+    """A terminal request's nonce, to be claimed with the request's effects (wall clock `at`)."""
+
+    terminal_id: str
+    nonce: str
+    at: datetime
+
+
+def nonce_free(expires_at: datetime | None, now: datetime) -> bool:
+    """A nonce may be claimed when never seen or its claim expired (TTL deletion is lazy, so an
+    expired claim may still be stored; the DynamoDB conditions say the same)."""
+    return expires_at is None or expires_at < now

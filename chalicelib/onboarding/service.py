@@ -12,7 +12,7 @@ from chalicelib.clock import Clock, iso
 from chalicelib.errors import NotFound, Unauthorized
 from chalicelib.ids import new_id, new_secret
 from chalicelib.onboarding.domain import Merchant, Partner, Store, Terminal, TerminalIdentity
-from chalicelib.onboarding.repository import OnboardingRepository
+from chalicelib.onboarding.ports import OnboardingRepository
 from chalicelib.onboarding.schemas import CreateMerchant, CreateTerminal
 
 PlanLister = Callable[[str], list[dict[str, Any]]]
@@ -64,6 +64,10 @@ class OnboardingService:
         if merchant is None:
             raise NotFound(f"no merchant {merchant_id}", code="merchant_not_found")
         return merchant
+
+    def merchant_by_seller(self, seller_id: str) -> Merchant | None:
+        """The merchant an Alipay seller id belongs to, if any."""
+        return self.repo.merchant_by_seller(seller_id)
 
     def merchant_for(self, who: Principal, merchant_id: str) -> Merchant:
         """The merchant, if `who` may act on it (404 when missing, 403 for another tenant)."""

@@ -7,8 +7,9 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
+from chalicelib.payments.dynamo import DynamoPaymentsRepository
 from chalicelib.payments.models import AGGREGATE_SK, CUSTOMER_SK_PREFIX, day_key, month_key
-from chalicelib.payments.repository import DynamoPaymentsRepository
+from chalicelib.payments.ports import MemberSavings, PaymentHistory
 
 Check = Callable[[], dict[str, Any]]
 MAX_DETAIL = 20
@@ -70,21 +71,16 @@ def refunds_check(repo: DynamoPaymentsRepository) -> dict[str, Any]:
     return _result("payments.refund_totals", problems, len(seen))
 
 
-def savings_check(repo: DynamoPaymentsRepository) -> dict[str, Any]:
+def savings_check(history: PaymentHistory, savings: MemberSavings) -> dict[str, Any]:
     """Each membership's savings_fen equals its payments' counted savings net of reversals."""
-    expected: dict[str, int] = defaultdict(int)
-    for p in repo.scan_payments():
-        if p["membership_id"]:
-            expected[p["membership_id"]] += p["member_savings_fen"] - p["savings_reversed_fen"]
-    problems, seen = [], set()
-    for m in repo.scan_memberships():
-        seen.add(m["membership_id"])
-        want = expected.get(m["membership_id"], 0)
-        if m["savings_fen"] != want:
-            problems.append(f"{m['membership_id']}: savings_fen {m['savings_fen']}, payments say {want}")
-    problems += [f"{mid}: payments count savings for a missing membership" for mid in set(expected) - seen]
-    return _result("payments.membership_savings", problems, len(seen))
+    expected = history.savings_by_membership()
+    stored = savings.all_savings()
+    problems = [f"{mid}: savings_fen {got}, payments say {expected.get(mid, 0)}"
+                for mid, got in sorted(stored.items()) if got != expected.get(mid, 0)]
+    missing = sorted(set(expected) - set(stored))
+    problems += [f"{mid}: payments count savings for a missing membership" for mid in missing]
+    return _result("payments.membership_savings", problems, len(stored))
 
 
-def checks(repo: DynamoPaymentsRepository) -> list[Check]:
-    return [lambda: aggregates_check(repo), lambda: refunds_check(repo), lambda: savings_check(repo)]
+def checks(repo: DynamoPaymentsRepository, history: PaymentHistory, savings: MemberSavings) -> list[Check]:
+    return [lambda: aggregates_check(repo), lambda: refunds_check(repo), lambda: savings_check(history, savings)]

@@ -10,12 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
-
-from chalicelib.memberships.domain import SAVINGS_OPEN_STATUSES, allowed_discount
 
 MAX_AMOUNT_FEN = 10**9
 PAID_AT_FUTURE_TOLERANCE_SECONDS = 300
@@ -128,42 +126,6 @@ def same_payment(recorded: RecordedPayment, incoming: PaymentFacts) -> bool:
     if recorded.source == incoming.source:
         return recorded.content_hash == incoming.content_hash
     return recorded.amount_fen == incoming.amount_fen and recorded.buyer_id == incoming.buyer_id
-
-
-@dataclass(frozen=True)
-class MembershipTerms:
-    """A membership as the savings rule sees it."""
-
-    membership_id: str
-    status: str
-    starts_at: datetime
-    ends_at: datetime
-    discount_percent: int
-    max_discount_per_order_fen: int | None
-
-    def holds(self, at: datetime) -> bool:
-        return self.starts_at <= at < self.ends_at
-
-
-@dataclass(frozen=True)
-class SavingsDecision:
-    counted_fen: int
-    membership_id: str | None
-    flags: tuple[str, ...] = field(default_factory=tuple)
-
-
-def savings_decision(amount_fen: int, discount_fen: int, paid_at: datetime,
-                     membership: MembershipTerms | None) -> SavingsDecision:
-    """How much of a payment's discount counts as member savings, and the flags if not all does."""
-    if discount_fen <= 0:
-        return SavingsDecision(0, None)
-    if membership is None or not membership.holds(paid_at) or membership.status not in SAVINGS_OPEN_STATUSES:
-        return SavingsDecision(0, None, (FLAG_NOT_ENTITLED,))
-    allowance = allowed_discount(amount_fen + discount_fen, membership.discount_percent,
-                                 membership.max_discount_per_order_fen)
-    if discount_fen > allowance:
-        return SavingsDecision(0, None, (FLAG_OVER_ALLOWANCE,))
-    return SavingsDecision(discount_fen, membership.membership_id)
 
 
 def cumulative_reversal(member_savings_fen: int, refunded_total_fen: int, amount_fen: int) -> int:

@@ -12,54 +12,83 @@ import hashlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from cryptography.hazmat.primitives.asymmetric import rsa
+from pydantic import BaseModel
 
-from chalicelib.auth import Principal
+from chalicelib.auth import Principal, parse_terminal_headers
 from chalicelib.clock import Clock
 from chalicelib.config import Config
-from chalicelib.errors import AppError, Conflict, Forbidden, Invalid, NotFound, StorageUnavailable
+from chalicelib.errors import (
+    AppError,
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    PayloadTooLarge,
+    StorageUnavailable,
+    Unauthorized,
+)
 from chalicelib.ids import new_id
 from chalicelib.observability import logger, metrics
-from chalicelib.onboarding.domain import Merchant, TerminalIdentity
+from chalicelib.onboarding.domain import Merchant, TerminalGuard, TerminalIdentity
 from chalicelib.payments import alipay
+from chalicelib.payments.callbacks import CallbackReply, CallbackRequest, new_record, rejected
 from chalicelib.payments.domain import (
     FLAG_MEMBERSHIP_CLOSED,
     PAID_AT_FUTURE_TOLERANCE_SECONDS,
     PaymentFacts,
     RecordedPayment,
-    SavingsDecision,
     business_day,
     parse_day,
     reversal_delta,
     same_payment,
-    savings_decision,
     terminal_refund_adds,
 )
-from chalicelib.payments.repository import (
-    CallbackEntry,
+from chalicelib.payments.ports import (
+    NO_SAVINGS,
+    CallbackRecord,
+    MemberSavings,
     NewPayment,
     NewRefund,
     PaymentsRepository,
-    TerminalGuard,
-    raise_guard_failure,
+    SavingsDecision,
+    WriteResult,
 )
 from chalicelib.payments.schemas import TerminalPayment, TerminalRefund
+from chalicelib.payments.terminal import TerminalVerifier
+from chalicelib.schemas import MAX_BODY_BYTES, parse_body
+from chalicelib.storage import translate_storage_errors
 
-T = TypeVar("T")
+B = TypeVar("B", bound=BaseModel)
 GUARD_LABELS = frozenset({"nonce", "terminal"})
 REFUND_ATTEMPTS = 12
 
 
-@dataclass
-class _Guard:
-    """A terminal request's nonce: claimed by the recording transaction, or on its own."""
+class Merchants(Protocol):
+    """What the payments area needs of onboarding's merchants (OnboardingService offers it)."""
 
-    guard: TerminalGuard | None
-    settled: bool = False
+    def merchant_for(self, who: Principal, merchant_id: str) -> Merchant: ...
+    def merchant_by_seller(self, seller_id: str) -> Merchant | None: ...
+
+
+@dataclass
+class _Attempt:
+    """One terminal callback being handled (private to the service): its nonce, claimed exactly
+    once — by the write that records it, or on its own when nothing is recorded — and its log
+    record, written exactly once: in that same write, or on its own."""
+
+    record: CallbackRecord
+    guard: TerminalGuard | None = None
+    settled: bool = False  # the nonce was claimed, or its claim failed for good
+    logged: bool = False
+
+    def done(self, result: WriteResult) -> None:
+        self.settled = True
+        self.logged = result.ok
 
 
 def refund_id_for(merchant_id: str, out_trade_no: str, refund_sk: str) -> str:
@@ -68,112 +97,162 @@ def refund_id_for(merchant_id: str, out_trade_no: str, refund_sk: str) -> str:
     return f"ref_{digest}"
 
 
+def raise_guard_failure(result: WriteResult) -> None:
+    """Turn a failed terminal guard into the contract's 401 (revocation wins over the nonce)."""
+    if "terminal" in result.failed:
+        raise Unauthorized("terminal revoked", code="terminal_revoked")
+    if "nonce" in result.failed:
+        raise Unauthorized("nonce already used", code="replayed_nonce")
+
+
 def _token() -> str:
     return uuid.uuid4().hex  # ClientRequestToken: retries of one transaction are applied once
 
 
 class PaymentsService:
-    def __init__(self, repo: PaymentsRepository, clock: Clock, config: Config,
-                 merchant_for: Callable[[Principal, str], Merchant],
-                 merchant_by_seller: Callable[[str], Merchant | None]) -> None:
+    """Terminal payment and refund callbacks, Alipay notifications, the dashboard and the
+    callback log. Callbacks come in raw (`CallbackRequest`) and go out as a `CallbackReply`; the
+    service authenticates, parses, records and logs them itself."""
+
+    def __init__(self, repo: PaymentsRepository, clock: Clock, config: Config, merchants: Merchants,
+                 savings: MemberSavings, verifier: TerminalVerifier) -> None:
         self.repo = repo
         self.clock = clock
         self.config = config
-        self._merchant_for = merchant_for
-        self._merchant_by_seller = merchant_by_seller
+        self.merchants = merchants
+        self.savings = savings
+        self.verifier = verifier
         self._sellers: dict[str, Merchant] = {}
 
     # ------------------------------------------------------------------ terminal callbacks
 
-    def _guarded(self, identity: TerminalIdentity, wall_now: Any, fn: Callable[[_Guard], T]) -> T:
-        """Run a terminal use case. When it fails with a 4xx before its transaction claimed the
-        nonce, claim it now: a replayed nonce answers 401 whatever else is wrong."""
-        g = _Guard(TerminalGuard(identity.terminal_id, identity.nonce, wall_now))
-        try:
-            return fn(g)
-        except AppError as err:
-            if err.status < 500 and not g.settled and g.guard is not None:
-                g.settled = True
-                self.repo.claim_guard(g.guard)
-            raise
-
-    def _settle(self, g: _Guard, duplicate_of: CallbackEntry | None = None) -> None:
-        """Claim the nonce of a request that records nothing; a duplicate's callback log entry
-        goes in the same write (one round trip instead of two)."""
-        if g.guard is not None and not g.settled:
-            g.settled = True
-            if duplicate_of is not None:
-                duplicate_of.status, duplicate_of.code, duplicate_of.outcome = 200, None, "duplicate"
-            self.repo.claim_guard(g.guard, duplicate_of, self.clock.now())
-
-    def terminal_payment(self, identity: TerminalIdentity, parse: Callable[[], TerminalPayment],
-                         log: CallbackEntry | None, wall_now: Any) -> dict[str, Any]:
+    def terminal_payment(self, req: CallbackRequest) -> CallbackReply:
         """Record a completed payment reported by a terminal (exactly once)."""
+        return self._terminal_callback(req, TerminalPayment, self._terminal_payment)
 
-        def run(g: _Guard) -> dict[str, Any]:
-            body = parse()
-            if log is not None:
-                log.out_trade_no = body.out_trade_no
-            now = self.clock.now()
-            if body.paid_at > now + timedelta(seconds=PAID_AT_FUTURE_TOLERANCE_SECONDS):
-                raise Invalid("paid_at is more than 300 s in the future", code="paid_at_in_future")
-            facts = PaymentFacts(
-                merchant_id=identity.merchant_id, partner_id=identity.partner_id, source="terminal",
-                out_trade_no=body.out_trade_no, amount_fen=body.amount_fen, buyer_id=body.buyer_id,
-                paid_at=body.paid_at, discount_fen=body.discount_fen, trade_no=body.trade_no,
-                store_id=identity.store_id, terminal_id=identity.terminal_id,
-            )
-            return self._record_payment(facts, g, log)
-
-        return self._guarded(identity, wall_now, run)
-
-    def terminal_refund(self, identity: TerminalIdentity, parse: Callable[[], TerminalRefund],
-                        log: CallbackEntry | None, wall_now: Any) -> dict[str, Any]:
+    def terminal_refund(self, req: CallbackRequest) -> CallbackReply:
         """Record a (partial) refund of a payment, idempotent by out_request_no."""
+        return self._terminal_callback(req, TerminalRefund, self._terminal_refund)
 
-        def run(g: _Guard) -> dict[str, Any]:
-            body = parse()
-            if log is not None:
-                log.out_trade_no = body.out_trade_no
-            sk = f"REF#terminal#{body.out_request_no}"
-            rid = refund_id_for(identity.merchant_id, body.out_trade_no, sk)
-            for _ in range(REFUND_ATTEMPTS):
-                payment, refunds = self.repo.load_payment(identity.merchant_id, body.out_trade_no)
-                if payment is None:
-                    raise NotFound(f"no payment {body.out_trade_no} at this merchant", code="payment_not_found")
-                if sk in refunds:
-                    if refunds[sk] != body.amount_fen:
-                        raise Conflict("out_request_no already used with another amount", code="refund_conflict")
-                    self._settle(g, log)
-                    self._duplicate("refund", identity.merchant_id, body.out_trade_no)
-                    return {"refund_id": rid, "duplicate": True, "refunded_total_fen": payment.refunded_fen}
-                if body.amount_fen > payment.terminal_refundable_fen:
-                    raise Conflict(f"only {payment.terminal_refundable_fen} fen left to refund",
-                                   code="refund_exceeds_payment")
-                adds = terminal_refund_adds(payment, body.amount_fen)
-                if self._apply_refund(payment, sk, rid, body.out_request_no, "terminal", adds, g, log,
-                                      requested_fen=body.amount_fen):
-                    return {"refund_id": rid, "duplicate": False, "refunded_total_fen": payment.refunded_fen + adds}
-            raise StorageUnavailable("the payment is changing too fast, retry")
+    def _terminal_callback(self, req: CallbackRequest, schema: type[B],
+                           use_case: Callable[[TerminalIdentity, B, _Attempt], dict[str, Any]]) -> CallbackReply:
+        """Authenticate, parse and run a terminal callback; log it exactly once.
 
-        return self._guarded(identity, wall_now, run)
+        The nonce is claimed inside the recording transaction (one round trip). A request that
+        records nothing — a duplicate, or a 4xx after the signature was verified — claims it on its
+        own, with its log record in the same write: a replayed nonce answers 401 whatever else is
+        wrong with the request."""
+        at = self.clock.now()
+        attempt = _Attempt(new_record(req, at))
+        try:
+            if len(req.body) > MAX_BODY_BYTES:
+                raise PayloadTooLarge("request body exceeds 64 KiB")
+            signed = parse_terminal_headers(req.headers, req.wall_time)
+            identity = self.verifier.verify(signed, req.method, req.path, req.body)
+            attempt.record = attempt.record.about(merchant_id=identity.merchant_id, terminal_id=identity.terminal_id)
+            attempt.guard = TerminalGuard(identity.terminal_id, identity.nonce,
+                                          datetime.fromtimestamp(req.wall_time, UTC))
+            body = parse_body(schema, req.body)
+            attempt.record = attempt.record.about(out_trade_no=getattr(body, "out_trade_no", None))
+            reply = use_case(identity, body, attempt)
+        except Exception as exc:  # noqa: BLE001 - every failure is answered and logged; see _failure
+            err = self._failure(exc)
+            if err.status < 500 and attempt.guard is not None and not attempt.settled:
+                result = self.repo.claim_guard(attempt.guard, rejected(attempt.record, err))
+                attempt.done(result)
+                if not result.ok:
+                    try:
+                        raise_guard_failure(result)
+                    except Unauthorized as guard_err:
+                        err = guard_err
+            if not attempt.logged:
+                self._log(rejected(attempt.record, err))
+            return CallbackReply(err.status, err.body())
+        if not attempt.logged:
+            self._log(attempt.record.with_outcome(200, "duplicate" if reply.get("duplicate") else "recorded"))
+        return CallbackReply(200, reply)
+
+    @staticmethod
+    def _failure(exc: Exception) -> AppError:
+        """The error a failed callback answers; unexpected non-storage errors propagate (a bug)."""
+        if isinstance(exc, AppError):
+            if exc.status >= 500:
+                logger.warning("callback failed", extra={"code": exc.code}, exc_info=exc.__cause__ is not None)
+            return exc
+        storage = translate_storage_errors(exc)
+        if storage is None:
+            raise exc
+        logger.exception("storage failure")
+        metrics.add_metric(name="StorageFailure", unit="Count", value=1)
+        return storage
+
+    def _log(self, record: CallbackRecord) -> None:
+        try:
+            self.repo.log_callback(record)
+        except Exception:  # noqa: BLE001 - the log must never change the answer to the caller
+            logger.warning("could not write the callback log", exc_info=True)
+
+    def _settle(self, attempt: _Attempt | None, record: CallbackRecord) -> None:
+        """Claim the nonce of a request that records nothing, with its log record."""
+        if attempt is None or attempt.guard is None or attempt.settled:
+            return
+        result = self.repo.claim_guard(attempt.guard, record)
+        attempt.done(result)
+        raise_guard_failure(result)
+
+    def _terminal_payment(self, identity: TerminalIdentity, body: TerminalPayment, attempt: _Attempt) -> dict[str, Any]:
+        now = self.clock.now()
+        if body.paid_at > now + timedelta(seconds=PAID_AT_FUTURE_TOLERANCE_SECONDS):
+            raise Invalid("paid_at is more than 300 s in the future", code="paid_at_in_future")
+        facts = PaymentFacts(
+            merchant_id=identity.merchant_id, partner_id=identity.partner_id, source="terminal",
+            out_trade_no=body.out_trade_no, amount_fen=body.amount_fen, buyer_id=body.buyer_id,
+            paid_at=body.paid_at, discount_fen=body.discount_fen, trade_no=body.trade_no,
+            store_id=identity.store_id, terminal_id=identity.terminal_id,
+        )
+        return self._record_payment(facts, attempt)
+
+    def _terminal_refund(self, identity: TerminalIdentity, body: TerminalRefund, attempt: _Attempt) -> dict[str, Any]:
+        sk = f"REF#terminal#{body.out_request_no}"
+        rid = refund_id_for(identity.merchant_id, body.out_trade_no, sk)
+        for _ in range(REFUND_ATTEMPTS):
+            payment, refunds = self.repo.load_payment(identity.merchant_id, body.out_trade_no)
+            if payment is None:
+                raise NotFound(f"no payment {body.out_trade_no} at this merchant", code="payment_not_found")
+            if sk in refunds:
+                if refunds[sk] != body.amount_fen:
+                    raise Conflict("out_request_no already used with another amount", code="refund_conflict")
+                self._settle(attempt, attempt.record.with_outcome(200, "duplicate"))
+                self._duplicate("refund", identity.merchant_id, body.out_trade_no)
+                return {"refund_id": rid, "duplicate": True, "refunded_total_fen": payment.refunded_fen}
+            if body.amount_fen > payment.terminal_refundable_fen:
+                raise Conflict(f"only {payment.terminal_refundable_fen} fen left to refund",
+                               code="refund_exceeds_payment")
+            adds = terminal_refund_adds(payment, body.amount_fen)
+            if self._apply_refund(payment, sk, rid, body.out_request_no, "terminal", adds, attempt,
+                                  requested_fen=body.amount_fen):
+                return {"refund_id": rid, "duplicate": False, "refunded_total_fen": payment.refunded_fen + adds}
+        raise StorageUnavailable("the payment is changing too fast, retry")
 
     # ------------------------------------------------------------------ recording
 
-    def _record_payment(self, facts: PaymentFacts, g: _Guard, log: CallbackEntry | None) -> dict[str, Any]:
-        decision = SavingsDecision(0, None)
+    def _record_payment(self, facts: PaymentFacts, attempt: _Attempt | None) -> dict[str, Any]:
+        """Record a payment (exactly once); `attempt` is the terminal callback carrying it (None for
+        a platform notification)."""
+        decision: SavingsDecision = NO_SAVINGS
         if facts.discount_fen > 0:
-            membership = self.repo.membership_at(facts.merchant_id, facts.buyer_id, facts.paid_at)
-            decision = savings_decision(facts.amount_fen, facts.discount_fen, facts.paid_at, membership)
+            decision = self.savings.decide(facts.merchant_id, facts.buyer_id, facts.amount_fen, facts.discount_fen,
+                                           facts.paid_at)
         day = business_day(facts.paid_at, self.config.tz)
+        guard = attempt.guard if attempt else None
+        log = attempt.record.with_outcome(200, "recorded") if attempt else None
         for _ in range(2):
             new = NewPayment(facts, new_id("pay"), day, decision.counted_fen, decision.membership_id,
                              decision.flags, self.clock.now())
-            if log is not None:
-                log.status, log.code, log.outcome = 200, None, "recorded"
-            result = self.repo.record_payment(new, g.guard, log, _token())
+            result = self.repo.record_payment(new, guard, log, _token())
+            if attempt is not None and (result.ok or result.failed & GUARD_LABELS):
+                attempt.done(result)
             if result.ok:
-                g.settled = True
                 metrics.add_metric(name="PaymentRecorded", unit="Count", value=1)
                 logger.info("payment recorded", extra={
                     "merchant_id": facts.merchant_id, "terminal_id": facts.terminal_id, "source": facts.source,
@@ -182,15 +261,14 @@ class PaymentsService:
                     "flags": list(new.flags)})
                 return {"payment_id": new.payment_id, "duplicate": False,
                         "member_savings_fen": new.member_savings_fen}
-            if result.failed & GUARD_LABELS:
-                g.settled = True
-                raise_guard_failure(result)
+            raise_guard_failure(result)
             if "payment" in result.failed:
                 recorded = result.existing
                 assert recorded is not None, "a taken payment key comes with the recorded payment"
                 if not same_payment(recorded, facts):
                     raise Conflict("out_trade_no already recorded with different content", code="payment_conflict")
-                self._settle(g, log)
+                if attempt is not None:
+                    self._settle(attempt, attempt.record.with_outcome(200, "duplicate"))
                 self._duplicate("payment", facts.merchant_id, facts.out_trade_no, facts.terminal_id)
                 return {"payment_id": recorded.payment_id, "duplicate": True,
                         "member_savings_fen": recorded.member_savings_fen}
@@ -199,29 +277,28 @@ class PaymentsService:
         raise AssertionError("unreachable: the second attempt writes no membership")
 
     def _apply_refund(self, payment: RecordedPayment, sk: str, rid: str, out_request_no: str, source: str,
-                      amount: int, g: _Guard, log: CallbackEntry | None, requested_fen: int | None = None) -> bool:
+                      amount: int, attempt: _Attempt | None, requested_fen: int | None = None) -> bool:
         """One attempt at recording a refund that adds `amount` to `payment`'s refunded total as
         read (a terminal's `requested_fen` also adds to its terminal total); False if the payment
         or the refund changed meanwhile (the caller reads again)."""
         frozen = False
+        guard = attempt.guard if attempt else None
+        log = attempt.record.with_outcome(200, "recorded") if attempt else None
         while True:
             delta = 0 if frozen or not payment.membership_id else reversal_delta(payment, payment.refunded_fen + amount)
             now = self.clock.now()
             new = NewRefund(payment, sk, rid, out_request_no, source, amount, now,
                             business_day(now, self.config.tz), delta, requested_fen, requested_fen or 0)
-            if log is not None:
-                log.status, log.code, log.outcome = 200, None, "recorded"
-            result = self.repo.record_refund(new, g.guard, log, _token())
+            result = self.repo.record_refund(new, guard, log, _token())
+            if attempt is not None and (result.ok or result.failed & GUARD_LABELS):
+                attempt.done(result)
             if result.ok:
-                g.settled = True
                 metrics.add_metric(name="RefundRecorded", unit="Count", value=1)
                 logger.info("refund recorded", extra={
                     "merchant_id": payment.merchant_id, "out_trade_no": payment.out_trade_no, "source": source,
                     "refund_id": rid, "amount_fen": amount, "savings_reversed_fen": delta})
                 return True
-            if result.failed & GUARD_LABELS:
-                g.settled = True
-                raise_guard_failure(result)
+            raise_guard_failure(result)
             if result.failed == {"membership"}:
                 frozen = True  # refunded or settled meanwhile: its savings are frozen
                 continue
@@ -247,17 +324,32 @@ class PaymentsService:
     def _seller(self, seller_id: str) -> Merchant:
         merchant = self._sellers.get(seller_id)
         if merchant is None:
-            merchant = self._merchant_by_seller(seller_id)
+            merchant = self.merchants.merchant_by_seller(seller_id)
             if merchant is None:
                 raise NotFound("no merchant with this seller_id", code="unknown_seller")
             self._sellers[seller_id] = merchant  # a merchant's seller id never changes
         return merchant
 
-    def alipay_notification(self, raw: bytes, log: CallbackEntry) -> str:
-        """Verify and record an Alipay async notification; returns what was done. Any failure
-        raises (the view answers `fail` with its status)."""
+    def alipay_notification(self, req: CallbackRequest) -> CallbackReply:
+        """Verify and record an Alipay async notification. Alipay reads the plain-text answer:
+        `success` once durably recorded, `fail` (with the error's status) otherwise."""
+        attempt = _Attempt(new_record(req, self.clock.now()))
+        try:
+            if len(req.body) > MAX_BODY_BYTES:
+                raise PayloadTooLarge("request body exceeds 64 KiB")
+            outcome = self._alipay(req.body, attempt)
+        except Exception as exc:  # noqa: BLE001 - every failure is answered and logged; see _failure
+            err = self._failure(exc)
+            self._log(rejected(attempt.record, err))
+            return CallbackReply(err.status, "fail", "text/plain")
+        self._log(attempt.record.with_outcome(200, outcome))
+        return CallbackReply(200, "success", "text/plain")
+
+    def _alipay(self, raw: bytes, attempt: _Attempt) -> str:
+        """What was done with a notification (`recorded` or `ignored`); `attempt.record` learns
+        which payment and merchant it concerns as they become known."""
         params = alipay.parse_form(raw)
-        log.out_trade_no = params.get("out_trade_no")
+        attempt.record = attempt.record.about(out_trade_no=params.get("out_trade_no"))
         if params.get("sign_type") == "RSA2" and self._alipay_key is None:
             raise StorageUnavailable("the Alipay public key is not configured", code="alipay_not_configured")
         alipay.verify(params, self._alipay_key)  # type: ignore[arg-type]  # sign_type checked first
@@ -265,7 +357,7 @@ class PaymentsService:
         if notice.app_id != self.config.alipay_app_id:
             raise Forbidden("app_id is not this application's", code="wrong_app_id")
         merchant = self._seller(notice.seller_id)
-        log.merchant_id = merchant.merchant_id
+        attempt.record = attempt.record.about(merchant_id=merchant.merchant_id)
         status = notice.trade_status
         if status == alipay.WAIT_BUYER_PAY or (status == alipay.TRADE_CLOSED and not notice.refund_fee_fen):
             return "ignored"
@@ -280,7 +372,7 @@ class PaymentsService:
                 out_trade_no=notice.out_trade_no, amount_fen=notice.total_fen, buyer_id=notice.buyer_id,
                 paid_at=notice.paid_at, trade_no=notice.trade_no,
             )
-            self._record_payment(facts, _Guard(None), None)
+            self._record_payment(facts, None)
         if notice.refund_fee_fen:
             self._converge_refunds(merchant.merchant_id, notice.out_trade_no, notice.refund_fee_fen)
         return "recorded"
@@ -300,7 +392,7 @@ class PaymentsService:
                 return
             rid = refund_id_for(merchant_id, out_trade_no, sk)
             if self._apply_refund(payment, sk, rid, f"alipay-{target_fen}", "alipay",
-                                  target_fen - payment.refunded_fen, _Guard(None), None):
+                                  target_fen - payment.refunded_fen, None):
                 return
         raise StorageUnavailable("the payment is changing too fast, retry")
 
@@ -308,7 +400,7 @@ class PaymentsService:
 
     def dashboard(self, who: Principal, merchant_id: str, date_text: str | None) -> dict[str, Any]:
         """A merchant's day and month figures and its active memberships."""
-        merchant = self._merchant_for(who, merchant_id)
+        merchant = self.merchants.merchant_for(who, merchant_id)
         if date_text is None:
             day = business_day(self.clock.now(), self.config.tz)
         else:
@@ -320,13 +412,13 @@ class PaymentsService:
             "date": day,
             "day": self.repo.day_figures(merchant.merchant_id, day).as_dict(),
             "month": self.repo.month_figures(merchant.merchant_id, day[:7]).as_dict(),
-            "members": self.repo.members_summary(merchant.merchant_id, self.clock.now()),
+            "members": self.savings.summary(merchant.merchant_id, self.clock.now()),
         }
 
     def callbacks(self, who: Principal, merchant_id: str | None, source: str | None) -> dict[str, Any]:
         """The latest callbacks received for a merchant (or the unattributed ones of a source)."""
         if merchant_id:
-            self._merchant_for(who, merchant_id)
+            self.merchants.merchant_for(who, merchant_id)
             key = merchant_id
         else:
             who.require_role("admin")

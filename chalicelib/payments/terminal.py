@@ -15,7 +15,7 @@ import threading
 from chalicelib.auth import SignedRequest, verify_signature
 from chalicelib.errors import Unauthorized
 from chalicelib.onboarding.domain import Terminal, TerminalIdentity
-from chalicelib.onboarding.repository import OnboardingRepository
+from chalicelib.onboarding.ports import OnboardingRepository
 
 
 class TerminalVerifier:

@@ -1,4 +1,5 @@
-"""The black-box stack: DynamoDB Local, the tables, and `chalice local --stage local` in a
+"""The black-box stack: DynamoDB Local, the tables, and the server of `make run`
+(`localdev/server.py`, chalice's local server with the stream poller and the schedules) in a
 subprocess, as a user runs them. Tests talk plain HTTP to it and see nothing else.
 
 One server per pytest process (session scope). Everything started here is stopped in the
@@ -34,17 +35,6 @@ from tests.helpers import Reply
 ROOT = Path(__file__).resolve().parents[2]
 APP_ID = "2021009900000001"
 JWT_SECRET = "blackbox-secret-" + secrets.token_hex(16)
-
-_CREATE_TABLES = """
-import sys
-from chalicelib.config import Config
-from chalicelib.container import Container
-from chalicelib.storage import create_tables
-from chalicelib.tables import ALL_MODELS
-Container(Config.from_env())  # binds every model to this prefix and endpoint
-print(len(create_tables(ALL_MODELS)))
-"""
-
 
 @dataclass
 class Stack:
@@ -84,18 +74,19 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: floa
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"chalice local exited ({proc.returncode}):\n{log.read_text()[-4000:]}")
+            raise RuntimeError(f"the local server exited ({proc.returncode}):\n{log.read_text()[-4000:]}")
         try:
             with urllib.request.urlopen(url, timeout=2) as r:  # noqa: S310 - our local server
                 if r.status == 200:
                     return
         except OSError:
             time.sleep(0.2)
-    raise RuntimeError(f"chalice local did not answer {url} in {timeout:.0f}s:\n{log.read_text()[-4000:]}")
+    raise RuntimeError(f"the local server did not answer {url} in {timeout:.0f}s:\n{log.read_text()[-4000:]}")
 
 
 def _stage_prefix() -> str | None:
-    """`chalice local` lets the stage's environment in .chalice/config.json win over ours."""
+    """The local server (like `chalice local`) lets the stage's environment in .chalice/config.json
+    win over ours."""
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())
     env = {**config.get("environment_variables", {}),
            **config["stages"]["local"].get("environment_variables", {})}
@@ -111,7 +102,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                                                 serialization.PublicFormat.SubjectPublicKeyInfo).decode()
     ddb = start()  # in memory, free port
     server: subprocess.Popen[bytes] | None = None
-    log_path = tmp_path_factory.mktemp("blackbox") / "chalice-local.log"
+    log_path = tmp_path_factory.mktemp("blackbox") / "local-server.log"
     try:
         prefix = f"bb{secrets.token_hex(3)}-"
         env = {k: v for k, v in os.environ.items()
@@ -126,21 +117,20 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             # the bare base64 body, as the platform console shows it
             "ALIPAY_PUBLIC_KEY": "".join(public_pem.strip().splitlines()[1:-1]),
             "POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_TRACE_DISABLED": "true",
-            # as `make run` does: the stream event sources (the contest's feed) run in the server;
-            # the schedules too, but rarely, so the tests run the jobs when they mean to
-            "YUNDIAN_LOCAL_BACKGROUND": "1", "YUNDIAN_LOCAL_JOB_SECONDS": "3600",
+            # the server runs the stream event sources (the contest's feed) and the schedules,
+            # these rarely, so the tests run the jobs when they mean to
+            "YUNDIAN_LOCAL_JOB_SECONDS": "3600",
             "PYTHONPATH": str(ROOT),
         })
         # The server runs with the stage's prefix when the stage config sets one: create those.
         table_env = {**env, "YUNDIAN_TABLE_PREFIX": _stage_prefix() or prefix}
-        subprocess.run([sys.executable, "-c", _CREATE_TABLES], cwd=str(ROOT), env=table_env, check=True,
+        subprocess.run([sys.executable, "-m", "localdev.tables"], cwd=str(ROOT), env=table_env, check=True,
                        capture_output=True, timeout=120)
         port = free_port()
-        chalice = Path(sys.executable).parent / "chalice"
         with open(log_path, "wb") as log:
             server = subprocess.Popen(
-                [str(chalice), "local", "--host", "127.0.0.1", "--port", str(port), "--stage", "local",
-                 "--no-autoreload"],
+                [sys.executable, "-m", "localdev.server", "--host", "127.0.0.1", "--port", str(port),
+                 "--stage", "local"],
                 cwd=str(ROOT), env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         base = f"http://127.0.0.1:{port}"
         _wait_http(f"{base}/v1/openapi.json", server, log_path)

@@ -17,9 +17,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from chalicelib.bootstrap import bootstrap
 from chalicelib.clock import OffsetClock
 from chalicelib.config import Config
-from chalicelib.container import Container, set_container
 from chalicelib.payments import alipay
 from tests.helpers import Api, Reply
 from tests.payments_support import dashboard, new_shop, otn, pay, payment_body, today
@@ -34,15 +34,15 @@ PUBLIC_BARE = "".join(PUBLIC_PEM.strip().splitlines()[1:-1])
 
 
 def _api(test_config: Config, public_key: str) -> Iterator[Api]:
-    c = Container(dataclasses.replace(test_config, alipay_public_key=public_key, alipay_app_id=APP_ID),
-                  clock=OffsetClock())
-    set_container(c)
     import app as app_module
 
+    c = bootstrap(dataclasses.replace(test_config, alipay_public_key=public_key, alipay_app_id=APP_ID),
+                  clock=OffsetClock())
+    app_module.runtime.install(c)
     try:
         yield Api(Client(app_module.app), c)
     finally:
-        set_container(None)
+        app_module.runtime.install(None)
 
 
 @pytest.fixture

@@ -114,7 +114,7 @@ def test_a_partner_never_touches_another_partners_merchants(api: Api) -> None:
         assert (r.status, r.code) == (403, "forbidden_tenant"), (endpoint, r.body)
     # their terminal is untouched, their merchant has no new merchant/terminal
     assert api.signed(theirs["terminal"], "/v1/terminal/ping", {}).status == 200
-    merchants = api.container.onboarding_repo.list_merchants(theirs["partner_id"])
+    merchants = api.services.onboarding_repo.list_merchants(theirs["partner_id"])
     assert [m.merchant_id for m in merchants] == [theirs["merchant"]["merchant_id"]]
     # while on its own tenant everything works
     for endpoint in ("create_merchant", "create_terminal"):
@@ -186,9 +186,9 @@ def test_within_the_window_is_fresh(api: Api, term: TerminalCreds) -> None:
 
 
 def test_freshness_ignores_the_business_clock(api: Api, term: TerminalCreds) -> None:
-    api.container.clock.advance(3 * 86400)
+    api.services.clock.advance(3 * 86400)
     assert api.signed(term, "/v1/terminal/ping", {}).status == 200
-    r = api.signed(term, "/v1/terminal/ping", {}, ts=int(api.container.clock.now().timestamp()))
+    r = api.signed(term, "/v1/terminal/ping", {}, ts=int(api.services.clock.now().timestamp()))
     assert (r.status, r.code) == (401, "stale_timestamp")
 
 

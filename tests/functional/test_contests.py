@@ -16,6 +16,7 @@ import json
 import random
 import secrets
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -24,9 +25,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from chalicelib.bootstrap import Services, bootstrap
+from chalicelib.clock import OffsetClock
+from chalicelib.config import Config
 from chalicelib.contests import domain
-from chalicelib.contests.stream_poller import LocalStreamPoller
-from chalicelib.contests.wiring import local_stream_poller, stream_table_names
+from localdev.stream_poller import LocalStreamPoller
+from localdev.streams import lazy_poller, stream_tables
 from tests.helpers import Api, TerminalCreds
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -58,8 +62,8 @@ def new_shop(api: Api, partner_id: str) -> Shop:
 
 def reach(api: Api, when: datetime) -> None:
     """Move the business clock forward to `when`, never back (time passes as traffic arrives)."""
-    if api.container.clock.now() < when:
-        api.container.clock.set(when)
+    if api.services.clock.now() < when:
+        api.services.clock.set(when)
 
 
 def record_payment(api: Api, shop: Shop, buyer: str, amount: int, paid_at: datetime,
@@ -85,7 +89,7 @@ def record_membership(api: Api, shop: Shop, at: datetime) -> str:
     plan = api.post(f"/v1/merchants/{shop.merchant_id}/plans",
                     {"name": "Plan", "fee_fen": 1000, "discount_percent": 10}, token=api.admin())
     assert plan.status == 201, plan.body
-    api.container.clock.set(at)
+    api.services.clock.set(at)
     customer = f"2088{secrets.randbelow(10**12):012d}"
     r = api.post("/v1/memberships", {"plan_id": plan.body["plan_id"]}, token=api.customer_token(customer))
     assert r.status == 201, r.body
@@ -98,11 +102,33 @@ def assert_audit_ok(api: Api) -> None:
     assert r.status == 200 and r.body["ok"] is True, json.dumps(r.body, indent=1, default=str)
 
 
+@pytest.fixture(scope="module")
+def stream_poller(test_config: Config) -> LocalStreamPoller:
+    """The stand-in for the stream event sources, one for the module (it keeps its place in the
+    streams), delivering to the services installed at the time, as the deployed functions do."""
+    import app as app_module
+
+    return lazy_poller(test_config, lambda: app_module.runtime.services)
+
+
 @pytest.fixture
-def poller(container: Any) -> LocalStreamPoller:
-    p = local_stream_poller()
-    p.drain()
-    return p
+def services(test_config: Config, stream_poller: LocalStreamPoller) -> Iterator[Services]:
+    """As under `make run`: the audit drains the stream poller first (in AWS the counters trail
+    the stream by seconds), so it compares settled counters."""
+    import app as app_module
+
+    services = bootstrap(test_config, clock=OffsetClock(), before_audit=stream_poller.drain)
+    app_module.runtime.install(services)
+    try:
+        yield services
+    finally:
+        app_module.runtime.install(None)
+
+
+@pytest.fixture
+def poller(services: Services, stream_poller: LocalStreamPoller) -> LocalStreamPoller:
+    stream_poller.drain()
+    return stream_poller
 
 
 def create_contest(api: Api, start: datetime, **over: Any) -> dict[str, Any]:
@@ -137,7 +163,7 @@ def test_create_contest_rounds_defaults_and_audit_trail(api: Api) -> None:
     assert c["rules"] == {"active_merchant_min_payments": 10, "min_payment_fen": 100,
                           "max_counted_payments_per_buyer_per_merchant_per_day": 3}
     assert c["weights"] == WEIGHTS and c["prizes"] == [] and c["name"] == "Spring cup"
-    trail = api.container.contests.repo.audit_trail(datetime.fromisoformat(c["created_at"]).strftime("%Y-%m"))
+    trail = api.services.contests.trail.entries(datetime.fromisoformat(c["created_at"]).strftime("%Y-%m"))
     mine = [e for e in trail if e["contest_id"] == c["contest_id"]]
     assert [(e["action"], e["who"]) for e in mine] == [("contest.create", "admin-1")]
 
@@ -169,7 +195,7 @@ def test_only_admins_create_contests(api: Api) -> None:
 
 def test_round_ranked_from_stream_settled_from_records_and_frozen(api: Api, poller: LocalStreamPoller) -> None:
     start = window_start()
-    api.container.clock.set(start + timedelta(days=1))
+    api.services.clock.set(start + timedelta(days=1))
     c = create_contest(api, start, rules={"active_merchant_min_payments": 2})
     cid = c["contest_id"]
     pa, pb = api.new_partner("Alpha"), api.new_partner("Beta")
@@ -200,7 +226,7 @@ def test_round_ranked_from_stream_settled_from_records_and_frozen(api: Api, poll
     assert (r.status, r.code) == (409, "round_not_ended")
 
     # a refund recorded after the round ended but before settlement still counts
-    api.container.clock.set(start + timedelta(days=8))
+    api.services.clock.set(start + timedelta(days=8))
     record_refund(api, sb, b1, 3000)
     settled = api.post(f"/v1/contests/{cid}/rounds/1/settle", token=api.admin())
     assert settled.status == 200, settled.body
@@ -228,13 +254,13 @@ def test_round_ranked_from_stream_settled_from_records_and_frozen(api: Api, poll
 
 def test_settlement_is_recomputed_not_read_from_counters(api: Api, poller: LocalStreamPoller) -> None:
     start = window_start()
-    api.container.clock.set(start + timedelta(days=1))
+    api.services.clock.set(start + timedelta(days=1))
     cid = create_contest(api, start, rounds=1)["contest_id"]
     pid = api.new_partner()
     shop = new_shop(api, pid)
     record_payment(api, shop, "u1", 10_000, start + timedelta(hours=30))
     # not drained: the counters know nothing, the recorded payments do
-    api.container.clock.set(start + timedelta(days=7, seconds=1))
+    api.services.clock.set(start + timedelta(days=7, seconds=1))
     r = api.post(f"/v1/contests/{cid}/rounds/1/settle", token=api.admin())
     assert [(e["partner_id"], e["metrics"]["gmv_yuan"]) for e in r.body["entries"]] == [(pid, 100)]
     poller.drain()
@@ -243,12 +269,12 @@ def test_settlement_is_recomputed_not_read_from_counters(api: Api, poller: Local
 
 def test_concurrent_settlements_settle_once(api: Api, poller: LocalStreamPoller) -> None:
     start = window_start()
-    api.container.clock.set(start + timedelta(days=1))
+    api.services.clock.set(start + timedelta(days=1))
     cid = create_contest(api, start, rounds=1)["contest_id"]
     pid = api.new_partner()
     shop = new_shop(api, pid)
     record_payment(api, shop, "u1", 5000, start + timedelta(hours=30))
-    api.container.clock.set(start + timedelta(days=8))
+    api.services.clock.set(start + timedelta(days=8))
     results: list[Any] = []
 
     def settle() -> None:
@@ -262,8 +288,8 @@ def test_concurrent_settlements_settle_once(api: Api, poller: LocalStreamPoller)
     assert [r.status for r in results] == [200] * 4
     assert len({r.body["settled_at"] for r in results}) == 1
     assert all(r.body == results[0].body for r in results)
-    month = api.container.clock.now().strftime("%Y-%m")
-    outcomes = sorted(e["what"]["outcome"] for e in api.container.contests.repo.audit_trail(month)
+    month = api.services.clock.now().strftime("%Y-%m")
+    outcomes = sorted(e["what"]["outcome"] for e in api.services.contests.trail.entries(month)
                       if e["contest_id"] == cid and e["action"] == "contest.settle")
     assert outcomes == ["already_settled"] * 3 + ["settled"]
     poller.drain()
@@ -274,13 +300,13 @@ def test_concurrent_settlements_settle_once(api: Api, poller: LocalStreamPoller)
 
 
 def stream_metrics(api: Api, cid: str, n: int, pid: str) -> domain.Metrics:
-    svc = api.container.contests
+    svc = api.services.contests
     return svc.state.counters(cid, n, {pid: list(range(svc.shards))}).get(pid, domain.Metrics())
 
 
 def test_wash_trading_counts_three_through_the_stream(api: Api, poller: LocalStreamPoller) -> None:
     start = window_start()
-    api.container.clock.set(start + timedelta(days=1))
+    api.services.clock.set(start + timedelta(days=1))
     cid = create_contest(api, start, rounds=1)["contest_id"]
     pid = api.new_partner()
     shop = new_shop(api, pid)
@@ -295,7 +321,7 @@ def test_wash_trading_counts_three_through_the_stream(api: Api, poller: LocalStr
 
 def test_an_earlier_payment_arriving_late_displaces_a_later_one(api: Api, poller: LocalStreamPoller) -> None:
     start = window_start()
-    api.container.clock.set(start + timedelta(days=1))
+    api.services.clock.set(start + timedelta(days=1))
     cid = create_contest(api, start, rounds=1, rules={"active_merchant_min_payments": 3})["contest_id"]
     pid = api.new_partner()
     shop = new_shop(api, pid)
@@ -313,7 +339,7 @@ def test_an_earlier_payment_arriving_late_displaces_a_later_one(api: Api, poller
 
 def test_redelivered_stream_records_never_double_count(api: Api, poller: LocalStreamPoller) -> None:
     start = window_start()
-    api.container.clock.set(start + timedelta(days=1))
+    api.services.clock.set(start + timedelta(days=1))
     cid = create_contest(api, start, rounds=1, rules={"max_counted_payments_per_buyer_per_merchant_per_day": 2})
     cid = cid["contest_id"]
     pid = api.new_partner()
@@ -328,13 +354,15 @@ def test_redelivered_stream_records_never_double_count(api: Api, poller: LocalSt
     before = stream_metrics(api, cid, 1, pid)
     # a second reader from TRIM_HORIZON redelivers every record to the same handler, through
     # the deployed Chalice stream function
-    replay = LocalStreamPoller(stream_table_names(),
-                               lambda ev: api.client.lambda_.invoke("contest_payments_stream", ev),
-                               endpoint=poller._ddb.meta.endpoint_url)
+    def through_function(table: str) -> Any:
+        return lambda ev: api.client.lambda_.invoke(f"contest_{table}_stream", ev)
+
+    replay = LocalStreamPoller({api.services.config.table_name(t): through_function(t) for t in stream_tables()},
+                               endpoint=poller.endpoint)
     assert replay.drain() > 0
     assert stream_metrics(api, cid, 1, pid).key() == before.key()
-    contest = api.container.contests.contest(cid)
-    expected = api.container.contests.compute_round(contest, 1)
+    contest = api.services.contests.contest(cid)
+    expected = api.services.contests.compute_round(contest, 1)
     mine = [e for e in expected if e.partner_id == pid]
     assert mine and mine[0].metrics.key() == before.key()
     assert_audit_ok(api)
@@ -348,7 +376,7 @@ def test_contest_created_after_payments_backfills_its_counters(api: Api, poller:
     record_payment(api, shop, "u1", 800, start + timedelta(hours=5))
     record_membership(api, shop, start + timedelta(hours=6))
     poller.drain()
-    api.container.clock.set(start + timedelta(days=2))
+    api.services.clock.set(start + timedelta(days=2))
     cid = create_contest(api, start, rounds=1)["contest_id"]
     m = stream_metrics(api, cid, 1, pid)
     assert (m.counted_payments, m.gmv_fen, m.merchants_onboarded, m.new_members) == (1, 800, 0, 1)
@@ -360,7 +388,7 @@ def test_contest_created_after_payments_backfills_its_counters(api: Api, poller:
 
 def test_scheduled_ranking_through_a_cloudwatch_event(api: Api, poller: LocalStreamPoller) -> None:
     start = window_start()
-    api.container.clock.set(start + timedelta(days=1))
+    api.services.clock.set(start + timedelta(days=1))
     cid = create_contest(api, start, rounds=1)["contest_id"]
     pid = api.new_partner("Gamma")
     shop = new_shop(api, pid)
@@ -379,7 +407,7 @@ def test_scheduled_ranking_through_a_cloudwatch_event(api: Api, poller: LocalStr
 
 def test_leaderboard_parameters(api: Api) -> None:
     start = window_start()
-    api.container.clock.set(start + timedelta(days=1))
+    api.services.clock.set(start + timedelta(days=1))
     cid = create_contest(api, start)["contest_id"]
     assert board(api, cid, 1, limit=500).status == 200
     for bad in ("0", "501", "x", "-1", "1.5"):
@@ -396,7 +424,7 @@ def test_leaderboard_parameters(api: Api) -> None:
 
 def test_limit_and_standing_with_gap(api: Api, poller: LocalStreamPoller) -> None:
     start = window_start()
-    api.container.clock.set(start + timedelta(days=1))
+    api.services.clock.set(start + timedelta(days=1))
     cid = create_contest(api, start, rounds=1, weights={**WEIGHTS, "merchants_onboarded": 0,
                                                         "active_merchants": 0, "gmv_yuan": 1})["contest_id"]
     partners = [api.new_partner(f"P{i}") for i in range(3)]
@@ -421,7 +449,7 @@ def test_limit_and_standing_with_gap(api: Api, poller: LocalStreamPoller) -> Non
 
 def test_partners_see_only_what_the_contract_allows(api: Api) -> None:
     start = window_start()
-    api.container.clock.set(start + timedelta(days=1))
+    api.services.clock.set(start + timedelta(days=1))
     cid = create_contest(api, start)["contest_id"]
     pa, pb = api.new_partner(), api.new_partner()
     m = api.new_merchant(pa)
@@ -439,13 +467,13 @@ def test_partners_see_only_what_the_contract_allows(api: Api) -> None:
 
 
 def test_scores_use_exact_decimal_weights(api: Api) -> None:
-    c = api.container.contests.contest(create_contest(api, window_start())["contest_id"])
+    c = api.services.contests.contest(create_contest(api, window_start())["contest_id"])
     assert c.weights.gmv_yuan == Decimal("0.5")
 
 
 def test_end_to_end_through_the_terminal_endpoints(api: Api, poller: LocalStreamPoller) -> None:
     start = window_start()
-    api.container.clock.set(start + timedelta(days=1))
+    api.services.clock.set(start + timedelta(days=1))
     cid = create_contest(api, start, rounds=1)["contest_id"]
     pid = api.new_partner("Delta")
     term = api.new_terminal(api.new_merchant(pid))

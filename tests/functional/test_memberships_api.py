@@ -44,7 +44,7 @@ def run_lifecycle(api: Api) -> dict[str, Any]:
 def pay(api: Api, t: TerminalCreds, buyer: str, amount: int, discount: int = 0,
         paid_at: datetime | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {"out_trade_no": f"o{secrets.token_hex(8)}", "amount_fen": amount, "buyer_id": buyer,
-                            "paid_at": (paid_at or api.container.clock.now()).isoformat()}
+                            "paid_at": (paid_at or api.services.clock.now()).isoformat()}
     if discount:
         body["discount_fen"] = discount
     r = api.signed(t, "/v1/terminal/payments", body)
@@ -125,7 +125,7 @@ def test_lock_in_dates_and_reading(api: Api, shop: dict[str, Any]) -> None:
     assert r.status == 201, r.body
     m = r.body
     starts = datetime.fromisoformat(m["starts_at"])
-    assert abs((starts - api.container.clock.now()).total_seconds()) < 5
+    assert abs((starts - api.services.clock.now()).total_seconds()) < 5
     assert datetime.fromisoformat(m["ends_at"]) - starts == timedelta(days=30)
     assert datetime.fromisoformat(m["refund_deadline"]) - starts == timedelta(days=37)
     assert m["status"] == "active" and m["savings_fen"] == 0 and m["fee_fen"] == 3000 and m["refundable_fen"] == 0
@@ -208,7 +208,7 @@ def test_offers_member_and_non_member(api: Api, shop: dict[str, Any]) -> None:
     capped = new_plan(api, shop["merchant_id"], name="Capped", fee_fen=2000, discount_percent=20,
                       max_discount_per_order_fen=150)
     short = new_plan(api, shop["merchant_id"], name="Week", fee_fen=500, discount_percent=20, period_days=7)
-    now = api.container.clock.now()
+    now = api.services.clock.now()
     pay(api, t, buyer, 2000, paid_at=now - timedelta(days=3))  # 5%:100 20%cap:150 week:400
     p = pay(api, t, buyer, 3000, paid_at=now - timedelta(days=20))  # net 2000: 100, 150, (outside week)
     refund_payment(api, t, p["out_trade_no"], 1000)
@@ -284,7 +284,7 @@ def test_lifecycle_job_expires_settles_and_is_idempotent(api: Api, shop: dict[st
     plan = new_plan(api, shop["merchant_id"], fee_fen=2000, period_days=7, refund_window_days=1)
     cust = new_customer()
     mid = lock(api, cust, plan["plan_id"]).body["membership_id"]
-    provider = api.container.memberships.provider
+    provider = api.services.memberships.provider
     assert provider.frozen[mid] == 2000
     advance(api, 7 * DAY + 1)
     first = run_lifecycle(api)
@@ -325,7 +325,7 @@ def test_a_full_month_through_http(api: Api, shop: dict[str, Any]) -> None:
     ann, ben, cat, dan = (new_customer() for _ in range(4))
     ms = {c: lock(api, c, plan["plan_id"], key=f"lock-{i}").body["membership_id"]
           for i, c in enumerate((ann, ben, cat, dan))}
-    provider = api.container.memberships.provider
+    provider = api.services.memberships.provider
     assert all(provider.frozen[m] == 3000 for m in ms.values())
 
     offer = api.signed(t, "/v1/terminal/offers", {"buyer_id": ann, "amount_fen": 1000}).body

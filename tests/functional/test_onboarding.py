@@ -90,7 +90,7 @@ def test_a_seller_id_is_registered_once(api: Api) -> None:
     api.new_merchant(pid, seller_id=seller)
     r = api.post(f"/v1/partners/{pid}/merchants", merchant_body(alipay_seller_id=seller), token=api.admin())
     assert (r.status, r.code) == (409, "seller_id_taken")
-    assert len(api.container.onboarding_repo.list_merchants(pid)) == 1
+    assert len(api.services.onboarding_repo.list_merchants(pid)) == 1
 
 
 # ------------------------------------------------------------------ bad input: never a 500
@@ -125,7 +125,7 @@ def test_bad_merchant_bodies(api: Api, case: str, body: Any, status: int, code: 
     r = api.call("POST", f"/v1/partners/{pid}/merchants", token=api.admin(), raw=raw)
     assert (r.status, r.code) == (status, code), r.body
     assert isinstance(r.body["message"], str) and r.body["message"]
-    assert api.container.onboarding_repo.list_merchants(pid) == []
+    assert api.services.onboarding_repo.list_merchants(pid) == []
 
 
 def test_fifty_stores_is_the_limit(api: Api) -> None:
@@ -164,7 +164,7 @@ def test_bodies_over_64_kib_are_413(api: Api) -> None:
     assert (r.status, r.code) == (413, "payload_too_large")
     r = api.call("POST", "/v1/partners", token=api.admin(), raw=b'{"name":"ok"' + b" " * (64 * 1024 - 13) + b"}")
     assert r.status == 201  # exactly 64 KiB is fine
-    assert api.container.onboarding_repo.list_merchants(pid) == []
+    assert api.services.onboarding_repo.list_merchants(pid) == []
 
 
 def test_a_big_signed_body_is_413_before_anything_else(api: Api) -> None:
@@ -198,7 +198,7 @@ def test_transient_faults_are_retried(api: Api, monkeypatch: pytest.MonkeyPatch)
     FailingTransactions(monkeypatch, times=2)
     r = api.post(f"/v1/partners/{pid}/merchants", merchant_body(), token=api.admin())
     assert r.status == 201, r.body
-    assert len(api.container.onboarding_repo.list_stores(r.body["merchant_id"])) == 2
+    assert len(api.services.onboarding_repo.list_stores(r.body["merchant_id"])) == 2
 
 
 def test_a_persistent_fault_is_503_leaves_nothing_and_a_retry_succeeds(api: Api,
@@ -209,8 +209,8 @@ def test_a_persistent_fault_is_503_leaves_nothing_and_a_retry_succeeds(api: Api,
     faults = FailingTransactions(monkeypatch, times=1000)
     r = api.post(f"/v1/partners/{pid}/merchants", merchant_body(alipay_seller_id=seller), token=api.admin())
     assert (r.status, r.code) == (503, "storage_unavailable"), r.body
-    assert api.container.onboarding_repo.list_merchants(pid) == []
-    assert api.container.onboarding_repo.merchant_by_seller(seller) is None
+    assert api.services.onboarding_repo.list_merchants(pid) == []
+    assert api.services.onboarding_repo.merchant_by_seller(seller) is None
     faults.left = 0
     r = api.post(f"/v1/partners/{pid}/merchants", merchant_body(alipay_seller_id=seller), token=api.admin())
     assert r.status == 201, r.body  # the seller id was not left claimed by the failed attempt

@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from chalicelib.bootstrap import bootstrap
 from chalicelib.config import Config
-from chalicelib.container import Container, set_container
 from tests.helpers import Api
 
 
@@ -108,12 +108,12 @@ def dev_api(test_config: Config) -> Iterator[Api]:
 
     import app as app_module
 
-    c = Container(dataclasses.replace(test_config, stage="dev"))
-    set_container(c)
+    c = bootstrap(dataclasses.replace(test_config, stage="dev"))
+    app_module.runtime.install(c)
     try:
         yield Api(Client(app_module.app), c)
     finally:
-        set_container(None)
+        app_module.runtime.install(None)
 
 
 def test_the_test_clock_does_not_exist_on_other_stages(dev_api: Api) -> None:
@@ -204,7 +204,7 @@ def test_scheduled_functions_run_through_the_middleware(api: Api, name: str) -> 
     client = api.client
     event = client.events.generate_cw_event(source="aws.events", detail_type="Scheduled Event", detail={},
                                             resources=[f"arn:aws:events:us-east-1:123456789012:rule/{name}"])
-    if name not in api.container.jobs:
+    if name not in api.services.jobs:
         pytest.skip(f"{name} is not wired on this branch yet")
     result = client.lambda_.invoke(name, event)
     assert isinstance(result.payload, dict)

@@ -41,7 +41,7 @@ def test_twenty_threads_posting_the_same_payment_record_it_once(api: Api) -> Non
 
     def post(_: int) -> Any:
         barrier.wait()
-        return direct_payment(api.container, shop.terminal, body)
+        return direct_payment(api.services, shop.terminal, body)
 
     with ThreadPoolExecutor(20) as pool:
         results = list(pool.map(post, range(20)))
@@ -65,13 +65,13 @@ def test_two_hundred_payments_sent_three_times_from_eight_threads(api: Api) -> N
     sends = [p for p in payments for _ in range(3)]
     rng.shuffle(sends)
     with ThreadPoolExecutor(8) as pool:
-        results = list(pool.map(lambda sb: direct_payment(api.container, sb[0].terminal, sb[1]), sends))
+        results = list(pool.map(lambda sb: direct_payment(api.services, sb[0].terminal, sb[1]), sends))
     assert sum(1 for r in results if not r["duplicate"]) == 200
     for shop in shops:
         mine = [b for s, b in payments if s is shop]
         days: dict[str, list[dict[str, Any]]] = {}
         for b in mine:
-            day = datetime.fromisoformat(b["paid_at"]).astimezone(api.container.config.tz).date().isoformat()
+            day = datetime.fromisoformat(b["paid_at"]).astimezone(api.services.config.tz).date().isoformat()
             days.setdefault(day, []).append(b)
         for day, bodies in days.items():
             d = dashboard(api, shop.merchant_id, day)
@@ -91,7 +91,7 @@ def test_storage_fault_mid_recording_leaves_nothing_and_the_retry_counts_once(
         api: Api, monkeypatch: pytest.MonkeyPatch, code: str) -> None:
     shop = new_shop(api)
     body = payment_body(amount=999)
-    conn = api.container.payments_repo._conn
+    conn = api.services.payments_repo._conn
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise _throttle(code)
@@ -112,7 +112,7 @@ def test_a_lost_commit_answer_is_retried_idempotently(api: Api, monkeypatch: pyt
     """The transaction commits but its answer is lost: the retry (same ClientRequestToken)
     is recognised by DynamoDB, so the payment counts once and the nonce is not 'replayed'."""
     shop = new_shop(api)
-    conn = api.container.payments_repo._conn
+    conn = api.services.payments_repo._conn
     real = conn.transact_write_items
     calls = {"n": 0}
 
@@ -135,7 +135,7 @@ def test_refund_fault_leaves_nothing_and_retry_counts_once(api: Api, monkeypatch
     shop = new_shop(api)
     o = otn()
     assert pay(api, shop, payment_body(o, amount=1000, paid_at=datetime.now(UTC) - timedelta(days=40))).status == 200
-    conn = api.container.payments_repo._conn
+    conn = api.services.payments_repo._conn
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise _throttle("ThrottlingException")
@@ -224,7 +224,7 @@ _bodies = st.one_of(
 @given(raw=_bodies, path=st.sampled_from([PAY, REFUND]))
 def test_generated_bodies_never_get_a_500(api: Api, raw: bytes, path: str) -> None:
     shop = getattr(test_generated_bodies_never_get_a_500, "_shop", None)
-    if shop is None or shop.terminal.terminal_id not in api.container.terminal_verifier._cache:
+    if shop is None or shop.terminal.terminal_id not in api.services.payments.verifier._cache:
         shop = new_shop(api)
         test_generated_bodies_never_get_a_500._shop = shop  # type: ignore[attr-defined]
     r = api.signed(shop.terminal, path, raw=raw)

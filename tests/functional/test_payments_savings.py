@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.payments.domain import MembershipTerms
+from chalicelib.memberships.domain import MembershipTerms
 from chalicelib.payments.models import PaymentModel, payment_pk
 from tests.helpers import Api
 from tests.payments_support import (
@@ -27,7 +27,7 @@ BUYER = "2088000000000777"
 
 
 def day_of(api: Api, paid_at: str) -> str:
-    return datetime.fromisoformat(paid_at).astimezone(api.container.config.tz).date().isoformat()
+    return datetime.fromisoformat(paid_at).astimezone(api.services.config.tz).date().isoformat()
 
 
 def flags_of(merchant_id: str, out_trade_no: str) -> list[str]:
@@ -94,7 +94,7 @@ def test_membership_closed_between_lookup_and_write_counts_zero(api: Api, monkey
     def stale_lookup(*args: Any) -> MembershipTerms:  # what a read just before the settlement saw
         return MembershipTerms(mid, "active", start, start + timedelta(days=30), 10, None)
 
-    monkeypatch.setattr(api.container.payments_repo, "membership_at", stale_lookup)
+    monkeypatch.setattr(api.services.payments.savings, "membership_at", stale_lookup)
     body = payment_body(amount=900, discount=100, buyer=BUYER)
     r = pay(api, shop, body)
     assert r.status == 200 and r.body["member_savings_fen"] == 0

@@ -12,11 +12,11 @@ import pytest
 from botocore.exceptions import ClientError
 
 from chalicelib.auth import Principal
-from chalicelib.container import Container
+from chalicelib.bootstrap import Services
 from chalicelib.errors import AppError
 from chalicelib.memberships.domain import expected_balance, fee_balance
-from chalicelib.memberships.models import MembershipLedgerModel, MembershipModel
-from chalicelib.memberships.repository import _entry, active_guard_key
+from chalicelib.memberships.dynamo import _entry
+from chalicelib.memberships.models import MembershipLedgerModel, MembershipModel, active_guard_key
 from chalicelib.memberships.schemas import CreatePlan
 from chalicelib.storage import GuardModel
 from tests.helpers import Api
@@ -30,9 +30,9 @@ def customer() -> Principal:
 
 
 @pytest.fixture
-def plan(api: Api, container: Container) -> dict[str, Any]:
+def plan(api: Api, services: Services) -> dict[str, Any]:
     shop = api.new_merchant(api.new_partner())
-    created = container.memberships.create_plan(
+    created = services.memberships.create_plan(
         Principal(sub="admin", role="admin"), shop["merchant_id"],
         CreatePlan(name="Monthly", fee_fen=3000, discount_percent=10, period_days=30, refund_window_days=7))
     return {**created, "terminal": api.new_terminal(shop)}
@@ -66,9 +66,9 @@ def memberships_of(who: Principal) -> list[MembershipModel]:
     return list(MembershipModel.customer_index.query(who.sub))
 
 
-def test_concurrent_lock_ins_with_the_same_key_create_one(container: Container, plan: dict[str, Any]) -> None:
+def test_concurrent_lock_ins_with_the_same_key_create_one(services: Services, plan: dict[str, Any]) -> None:
     who = customer()
-    svc = container.memberships
+    svc = services.memberships
     with ThreadPoolExecutor(N) as pool:
         results = list(pool.map(lambda _: outcome(lambda: svc.lock_in(who, plan["plan_id"], "same-key")), range(N)))
     ok = [body for status, body in results if status == 201]
@@ -79,9 +79,9 @@ def test_concurrent_lock_ins_with_the_same_key_create_one(container: Container, 
     assert outcome(lambda: svc.lock_in(who, plan["plan_id"], "same-key")) == (201, ok[0])
 
 
-def test_concurrent_lock_ins_with_different_keys_create_one(container: Container, plan: dict[str, Any]) -> None:
+def test_concurrent_lock_ins_with_different_keys_create_one(services: Services, plan: dict[str, Any]) -> None:
     who = customer()
-    svc = container.memberships
+    svc = services.memberships
     with ThreadPoolExecutor(N) as pool:
         results = list(pool.map(lambda i: outcome(lambda: svc.lock_in(who, plan["plan_id"], f"k{i}")), range(N)))
     counts = Counter(status for status, _ in results)
@@ -93,12 +93,12 @@ def test_concurrent_lock_ins_with_different_keys_create_one(container: Container
     assert len(list(MembershipLedgerModel.query(stored[0].membership_id))) == 1
 
 
-def test_concurrent_refunds_refund_once(api: Api, container: Container, plan: dict[str, Any]) -> None:
+def test_concurrent_refunds_refund_once(api: Api, services: Services, plan: dict[str, Any]) -> None:
     who = customer()
-    svc = container.memberships
+    svc = services.memberships
     mid = svc.lock_in(who, plan["plan_id"], None).body["membership_id"]
-    assert member_payment(api, plan["terminal"], who.sub, 700, container.clock.now()) == 700
-    container.clock.advance(30 * DAY + 1)  # type: ignore[attr-defined]
+    assert member_payment(api, plan["terminal"], who.sub, 700, services.clock.now()) == 700
+    services.clock.advance(30 * DAY + 1)  # type: ignore[attr-defined]
     with ThreadPoolExecutor(N) as pool:
         results = list(pool.map(lambda i: outcome(lambda: svc.refund(who, mid, f"r{i}")), range(N)))
     counts = Counter(status for status, _ in results)
@@ -118,7 +118,7 @@ def test_concurrent_refunds_refund_once(api: Api, container: Container, plan: di
     assert ledger_ok(svc, mid)
 
 
-def test_refund_amount_is_frozen_against_moving_savings(api: Api, container: Container,
+def test_refund_amount_is_frozen_against_moving_savings(api: Api, services: Services,
                                                         plan: dict[str, Any]) -> None:
     """Late member payments keep arriving while the refunds run: the refund is computed from the
     savings its own write saw, and payments after it count nothing."""
@@ -127,13 +127,13 @@ def test_refund_amount_is_frozen_against_moving_savings(api: Api, container: Con
     import app as app_module
 
     who = customer()
-    svc = container.memberships
+    svc = services.memberships
     mid = svc.lock_in(who, plan["plan_id"], None).body["membership_id"]
-    inside = container.clock.now() + timedelta(days=1)
-    container.clock.advance(30 * DAY + 1)  # type: ignore[attr-defined]
+    inside = services.clock.now() + timedelta(days=1)
+    services.clock.advance(30 * DAY + 1)  # type: ignore[attr-defined]
 
     def payments() -> list[int]:
-        own = Api(Client(app_module.app), container)
+        own = Api(Client(app_module.app), services)
         return [member_payment(own, plan["terminal"], who.sub, 10, inside) for _ in range(15)]
 
     with ThreadPoolExecutor(3) as pool:
@@ -147,11 +147,11 @@ def test_refund_amount_is_frozen_against_moving_savings(api: Api, container: Con
     assert body["refund_fen"] == 3000 - stored.savings_fen == stored.refund_fen
 
 
-def test_concurrent_lifecycle_runs_settle_once(container: Container, plan: dict[str, Any]) -> None:
-    svc = container.memberships
+def test_concurrent_lifecycle_runs_settle_once(services: Services, plan: dict[str, Any]) -> None:
+    svc = services.memberships
     whos = [customer() for _ in range(5)]
     mids = [svc.lock_in(w, plan["plan_id"], None).body["membership_id"] for w in whos]
-    container.clock.advance(37 * DAY + 1)  # type: ignore[attr-defined]
+    services.clock.advance(37 * DAY + 1)  # type: ignore[attr-defined]
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(lambda _: svc.run_lifecycle(), range(4)))
     for mid in mids:
@@ -164,11 +164,11 @@ def test_concurrent_lifecycle_runs_settle_once(container: Container, plan: dict[
 
 
 def test_storage_fault_in_lock_in_leaves_nothing_and_retry_succeeds(
-        container: Container, plan: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+        services: Services, plan: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     from pynamodb.transactions import TransactWrite
 
     who = customer()
-    svc = container.memberships
+    svc = services.memberships
     real_commit = TransactWrite._commit
     calls = {"n": 0}
 
@@ -188,11 +188,11 @@ def test_storage_fault_in_lock_in_leaves_nothing_and_retry_succeeds(
     assert len(memberships_of(who)) == 1
 
 
-def test_refund_provider_failure_is_retried_by_the_job(container: Container, plan: dict[str, Any]) -> None:
+def test_refund_provider_failure_is_retried_by_the_job(services: Services, plan: dict[str, Any]) -> None:
     who = customer()
-    svc = container.memberships
+    svc = services.memberships
     mid = svc.lock_in(who, plan["plan_id"], None).body["membership_id"]
-    container.clock.advance(30 * DAY + 1)  # type: ignore[attr-defined]
+    services.clock.advance(30 * DAY + 1)  # type: ignore[attr-defined]
     svc.provider.fail_next.append("unfreeze")
     status, body = outcome(lambda: svc.refund(who, mid, None))
     assert status == 200 and body["refund_fen"] == 3000

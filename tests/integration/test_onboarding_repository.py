@@ -11,7 +11,8 @@ import pytest
 from chalicelib.errors import Conflict
 from chalicelib.ids import new_id
 from chalicelib.onboarding.domain import Merchant, Partner, Store, Terminal
-from chalicelib.onboarding.repository import InMemoryOnboardingRepository, OnboardingRepository
+from chalicelib.onboarding.ports import OnboardingRepository
+from tests.fakes.onboarding import InMemoryOnboardingRepository
 
 T0 = datetime(2026, 3, 1, 8, 30, 15, tzinfo=UTC)
 
@@ -20,7 +21,7 @@ T0 = datetime(2026, 3, 1, 8, 30, 15, tzinfo=UTC)
 def repo(request: pytest.FixtureRequest) -> OnboardingRepository:
     if request.param == "fake":
         return InMemoryOnboardingRepository()
-    return request.getfixturevalue("container").onboarding_repo
+    return request.getfixturevalue("services").onboarding_repo
 
 
 def partner(repo: OnboardingRepository) -> Partner:
@@ -136,3 +137,17 @@ def test_concurrent_claims_of_one_nonce_let_exactly_one_through(repo: Onboarding
     for th in threads:
         th.join()
     assert sorted(results) == [False] * 15 + [True]
+
+
+def test_the_partner_directory_names_partners_and_their_merchants(repo: OnboardingRepository) -> None:
+    p, q = partner(repo), partner(repo)
+    m1, _ = merchant(repo, p.partner_id)
+    m2, _ = merchant(repo, p.partner_id)
+    m3, _ = merchant(repo, q.partner_id)
+    assert repo.partner_names([p.partner_id, q.partner_id, p.partner_id]) == {p.partner_id: "P", q.partner_id: "P"}
+    assert repo.partner_names([]) == {}
+    assert repo.partner_names(["ptn_missing"]) == {}
+    assert {p.partner_id, q.partner_id} <= set(repo.all_partner_ids())
+    assert sorted(repo.merchants_of([p.partner_id])) == sorted([m1.merchant_id, m2.merchant_id])
+    assert sorted(repo.merchants_of([p.partner_id, q.partner_id])) == sorted(
+        [m1.merchant_id, m2.merchant_id, m3.merchant_id])

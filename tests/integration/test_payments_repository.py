@@ -16,34 +16,38 @@ from typing import Any
 import pytest
 
 from chalicelib import storage
+from chalicelib.bootstrap import bootstrap
 from chalicelib.clock import OffsetClock
 from chalicelib.config import Config
-from chalicelib.container import Container, set_container
 from chalicelib.errors import Unauthorized
 from chalicelib.ids import new_id
-from chalicelib.memberships.domain import ACTIVE, EXPIRED, REFUNDED, SETTLED, Membership
+from chalicelib.memberships.domain import ACTIVE, EXPIRED, REFUNDED, SETTLED, Membership, MembershipTerms
 from chalicelib.memberships.models import MembershipModel, member_key
-from chalicelib.onboarding.domain import Terminal
+from chalicelib.onboarding.domain import Terminal, TerminalGuard
 from chalicelib.payments.domain import (
     FLAG_MEMBERSHIP_CLOSED,
     FLAG_NOT_ENTITLED,
-    MembershipTerms,
     PaymentFacts,
     RecordedPayment,
 )
+from chalicelib.payments.dynamo import DynamoPaymentHistory, DynamoPaymentsRepository
 from chalicelib.payments.models import PAYMENT_SK, PaymentModel, payment_pk
-from chalicelib.payments.repository import (
+from chalicelib.payments.ports import (
     Aggregate,
-    CallbackEntry,
-    InMemoryPaymentsRepository,
+    CallbackRecord,
     NewPayment,
     NewRefund,
+    PaymentRecord,
     PaymentsRepository,
-    TerminalGuard,
     WriteResult,
+    received_key,
 )
+from chalicelib.payments.service import raise_guard_failure
 from chalicelib.storage import create_tables
 from chalicelib.tables import ALL_MODELS
+from tests.fakes.memberships import FakeMemberSavings, InMemoryMembershipRepository
+from tests.fakes.onboarding import FakeTerminalGuards, InMemoryOnboardingRepository
+from tests.fakes.payments import FakePaymentHistory, InMemoryPaymentsRepository
 
 T0 = datetime(2026, 3, 10, 2, 0, 5, tzinfo=UTC)  # 10:00:05 in Shanghai
 D1, D2 = "2026-03-10", "2026-03-11"
@@ -52,11 +56,13 @@ D1, D2 = "2026-03-10", "2026-03-11"
 class World:
     """A repository with the terminals and memberships it checks."""
 
-    def __init__(self, repo: PaymentsRepository, add_terminal: Callable[[str], None],
+    def __init__(self, repo: PaymentsRepository, savings_port: Any, add_terminal: Callable[[str], None],
                  revoke_terminal: Callable[[str], None], add_membership: Callable[[Membership], None],
                  set_status: Callable[[str, str], None], savings: Callable[[str], int],
                  flags: Callable[[str, str], tuple[str, ...]]) -> None:
         self.repo = repo
+        self.history: Any = None  # the PaymentHistory other areas read, over the same payments
+        self.savings_port = savings_port  # the memberships area's MemberSavings the repository writes through
         self.add_terminal = add_terminal
         self.revoke_terminal = revoke_terminal
         self.add_membership = add_membership
@@ -66,21 +72,31 @@ class World:
 
 
 def _fake_world() -> World:
-    repo = InMemoryPaymentsRepository()
+    onboarding = InMemoryOnboardingRepository()
+    members = InMemoryMembershipRepository()
+    savings = FakeMemberSavings(members)
+    repo = InMemoryPaymentsRepository(FakeTerminalGuards(onboarding), savings)
 
     def set_status(mid: str, status: str) -> None:
-        repo.add_membership(replace(repo.memberships[mid], status=status))
+        members.add_membership(replace(members.memberships[mid], status=status))
 
-    return World(repo, repo.add_terminal, lambda tid: repo.revoke_terminal(tid, T0), repo.add_membership,
-                 set_status, lambda mid: repo.memberships[mid].savings_fen,
-                 lambda m, otn: repo.flags[payment_pk(m, otn)])
+    world = World(repo, savings, lambda tid: onboarding.add_terminal(_terminal(tid)),
+                  lambda tid: onboarding.revoke_terminal(tid, T0), members.add_membership,
+                  set_status, lambda mid: members.memberships[mid].savings_fen,
+                  lambda m, otn: repo.flags[payment_pk(m, otn)])
+    world.history = FakePaymentHistory(repo)
+    return world
 
 
-def _dynamo_world(container: Any) -> World:
-    onboarding = container.onboarding_repo
+def _terminal(tid: str) -> Terminal:
+    return Terminal(tid, "mch_x", "ptn_x", "sto_x", "qr", "s" * 43, T0)
+
+
+def _dynamo_world(services: Any) -> World:
+    onboarding = services.onboarding_repo
 
     def add_terminal(tid: str) -> None:
-        onboarding.add_terminal(Terminal(tid, "mch_x", "ptn_x", "sto_x", "qr", "s" * 43, T0))
+        onboarding.add_terminal(_terminal(tid))
 
     def add_membership(m: Membership) -> None:
         MembershipModel(
@@ -100,8 +116,12 @@ def _dynamo_world(container: Any) -> World:
     def flags(m: str, otn: str) -> tuple[str, ...]:
         return tuple(PaymentModel.get(payment_pk(m, otn), PAYMENT_SK, consistent_read=True).flags or ())
 
-    return World(container.payments_repo, add_terminal, lambda tid: onboarding.revoke_terminal(tid, T0),
-                 add_membership, set_status, savings, flags)
+    repo = services.payments_repo
+    assert isinstance(repo, DynamoPaymentsRepository)
+    world = World(repo, services.payments.savings, add_terminal, lambda tid: onboarding.revoke_terminal(tid, T0),
+                  add_membership, set_status, savings, flags)
+    world.history = DynamoPaymentHistory()
+    return world
 
 
 @pytest.fixture(scope="module")
@@ -109,9 +129,9 @@ def own_tables(test_config: Config) -> Config:
     """This suite seeds memberships and terminals directly (no fee ledger), which the audit of
     the shared tables would rightly flag: it gets tables of its own."""
     config = dataclasses.replace(test_config, table_prefix=f"{test_config.table_prefix}repo-")
-    Container(config)  # binds the models to these tables
+    storage.bind(config, ALL_MODELS, rebind=True)  # these tables, for a moment
     create_tables(ALL_MODELS)
-    storage.configure(test_config, ALL_MODELS)
+    storage.bind(test_config, ALL_MODELS, rebind=True)
     return config
 
 
@@ -121,13 +141,11 @@ def world(request: pytest.FixtureRequest) -> Iterator[World]:
         yield _fake_world()
         return
     test_config: Config = request.getfixturevalue("test_config")
-    container = Container(request.getfixturevalue("own_tables"), clock=OffsetClock())
-    set_container(container)
+    services = bootstrap(request.getfixturevalue("own_tables"), clock=OffsetClock(), rebind_tables=True)
     try:
-        yield _dynamo_world(container)
+        yield _dynamo_world(services)
     finally:
-        set_container(None)
-        storage.configure(test_config, ALL_MODELS)  # back to the shared tables
+        storage.bind(test_config, ALL_MODELS, rebind=True)  # back to the shared tables
 
 
 @pytest.fixture
@@ -183,12 +201,20 @@ def membership(merchant_id: str, customer: str = "2088000000000001", *, status: 
                       starts_at)
 
 
-def entry(merchant_id: str | None, **over: Any) -> CallbackEntry:
-    e = CallbackEntry("terminal", "/v1/terminal/payments", '{"a":1}', 7, {"content-type": "application/json"},
-                      status=200, outcome="recorded", merchant_id=merchant_id, terminal_id="tml_1")
-    for k, v in over.items():
-        setattr(e, k, v)
-    return e
+def entry(merchant_id: str | None, at: datetime = T0, **over: Any) -> CallbackRecord:
+    e = CallbackRecord("terminal", "/v1/terminal/payments", received_key(at, new_id("r")[-8:]), '{"a":1}', 7,
+                       {"content-type": "application/json"}, status=200, outcome="recorded",
+                       merchant_id=merchant_id, terminal_id="tml_1")
+    return replace(e, **over)
+
+
+def claim(repo: PaymentsRepository, guard: TerminalGuard) -> None:
+    """Claim a nonce on its own, as the service does: 401 if it cannot be claimed."""
+    raise_guard_failure(repo.claim_guard(guard, None))
+
+
+def logged_keys(repo: PaymentsRepository, log_key: str) -> list[str]:
+    return [c["received"] for c in repo.callbacks(log_key)]
 
 
 def mid() -> str:
@@ -214,14 +240,14 @@ def test_a_taken_key_fails_with_the_recorded_payment_and_writes_nothing(repo: Pa
     first = new_payment(facts(m, amount=1000))
     first_log = entry(m)
     assert repo.record_payment(first, None, first_log, None).ok
-    assert first_log.written
+    assert first_log.received in logged_keys(repo, m)
     again = new_payment(replace(first.facts, amount_fen=999, buyer_id="2088000000000002"), day=D2)
     again_log = entry(m, outcome="other")
     result = repo.record_payment(again, None, again_log, None)
     assert not result.ok
     assert result.failed == {"payment"}
     assert result.existing == recorded(first)
-    assert not again_log.written
+    assert again_log.received not in logged_keys(repo, m)
     assert load(repo, first) == (recorded(first), {})
     assert repo.day_figures(m, D1) == Aggregate(1000, 1, 0, 1)
     assert repo.day_figures(m, D2) == Aggregate()
@@ -280,7 +306,7 @@ def test_a_nonce_is_claimed_once_and_a_replay_writes_nothing(world: World) -> No
     assert load(repo, second) == (None, {})
     assert repo.day_figures(m, D1).payments == 1
     with pytest.raises(Unauthorized) as e:
-        repo.claim_guard(replace(guard, at=T0 + timedelta(seconds=600, microseconds=900_000)))
+        claim(repo, replace(guard, at=T0 + timedelta(seconds=600, microseconds=900_000)))
     assert e.value.code == "replayed_nonce"
     refund = repo.record_refund(new_refund(current(repo, first), 100), guard, None, None)
     assert (refund.ok, refund.failed) == (False, {"nonce"})
@@ -291,14 +317,14 @@ def test_claim_guard_alone_and_the_nonce_expires(world: World) -> None:
     repo, tid = world.repo, new_id("tml")
     world.add_terminal(tid)
     guard = TerminalGuard(tid, new_id("n"), T0)
-    repo.claim_guard(guard)
+    claim(repo, guard)
     with pytest.raises(Unauthorized) as e:
-        repo.claim_guard(replace(guard, at=T0 + timedelta(seconds=600)))
+        claim(repo, replace(guard, at=T0 + timedelta(seconds=600)))
     assert e.value.code == "replayed_nonce"
-    repo.claim_guard(replace(guard, terminal_id=tid, nonce=new_id("n")))  # another nonce
-    repo.claim_guard(replace(guard, at=T0 + timedelta(seconds=601)))  # expired (lazy TTL): claimable
+    claim(repo, replace(guard, terminal_id=tid, nonce=new_id("n")))  # another nonce
+    claim(repo, replace(guard, at=T0 + timedelta(seconds=601)))  # expired (lazy TTL): claimable
     with pytest.raises(Unauthorized):
-        repo.claim_guard(replace(guard, at=T0 + timedelta(seconds=602)))
+        claim(repo, replace(guard, at=T0 + timedelta(seconds=602)))
 
 
 def test_a_revoked_or_unknown_terminal_fails_and_writes_nothing(world: World) -> None:
@@ -312,7 +338,7 @@ def test_a_revoked_or_unknown_terminal_fails_and_writes_nothing(world: World) ->
     assert (result.ok, result.failed) == (False, {"terminal"})
     assert load(repo, late) == (None, {})
     with pytest.raises(Unauthorized) as e:
-        repo.claim_guard(TerminalGuard(tid, new_id("n"), T0))
+        claim(repo, TerminalGuard(tid, new_id("n"), T0))
     assert e.value.code == "terminal_revoked"
     # every failed condition is reported: the revocation and the taken key together
     dup = repo.record_payment(new_payment(first.facts), TerminalGuard(tid, new_id("n"), T0), None, None)
@@ -444,15 +470,16 @@ def test_flags_are_recorded_with_the_payment(world: World) -> None:
 
 
 def test_membership_at_is_the_one_started_last_by_then(world: World) -> None:
-    repo, m, buyer = world.repo, mid(), "2088000000000009"
+    m, buyer = mid(), "2088000000000009"
     old = membership(m, buyer, starts_at=T0 - timedelta(days=40))
     recent = membership(m, buyer, starts_at=T0 - timedelta(days=5), status=REFUNDED)
     for x in (old, recent, membership(mid(), buyer), membership(m, "2088000000000008")):
         world.add_membership(x)
-    assert repo.membership_at(m, buyer, T0 - timedelta(days=41)) is None
-    assert repo.membership_at(m, buyer, T0 - timedelta(days=10)) == MembershipTerms(
+    lookup = world.savings_port.membership_at
+    assert lookup(m, buyer, T0 - timedelta(days=41)) is None
+    assert lookup(m, buyer, T0 - timedelta(days=10)) == MembershipTerms(
         old.membership_id, ACTIVE, old.starts_at, old.ends_at, 10, None)
-    got = repo.membership_at(m, buyer, T0)
+    got = lookup(m, buyer, T0)
     assert got is not None and (got.membership_id, got.status) == (recent.membership_id, REFUNDED)
 
 
@@ -464,8 +491,9 @@ def test_members_summary_counts_memberships_active_now(world: World) -> None:
     world.add_membership(membership(m, "2088000000000003", starts_at=T0 - timedelta(days=31)))  # past its end
     assert repo.record_payment(new_payment(facts(m, discount=100), savings=100, membership_id=active.membership_id),
                                None, None, None).ok
-    assert repo.members_summary(m, T0) == {"active": 1, "locked_fees_fen": 3000, "savings_fen": 100}
-    assert repo.members_summary(mid(), T0) == {"active": 0, "locked_fees_fen": 0, "savings_fen": 0}
+    summary = world.savings_port.summary
+    assert summary(m, T0) == {"active": 1, "locked_fees_fen": 3000, "savings_fen": 100}
+    assert summary(mid(), T0) == {"active": 0, "locked_fees_fen": 0, "savings_fen": 0}
 
 
 # ---------------------------------------------------------------- callback log
@@ -474,9 +502,9 @@ def test_members_summary_counts_memberships_active_now(world: World) -> None:
 def test_the_callback_log_is_newest_first_per_merchant(repo: PaymentsRepository) -> None:
     m = mid()
     for i in range(3):
-        e = entry(m, out_trade_no=f"o{i}", code=None if i else "replayed_nonce")
-        repo.log_callback(e, T0 + timedelta(seconds=i))
-        assert e.written and e.received is not None
+        e = entry(m, T0 + timedelta(seconds=i), out_trade_no=f"o{i}", code=None if i else "replayed_nonce")
+        repo.log_callback(e)
+        assert e.received in logged_keys(repo, m)
     logged = repo.callbacks(m)
     assert [c["out_trade_no"] for c in logged] == ["o2", "o1", "o0"]
     assert logged[2] == {"received": logged[2]["received"], "source": "terminal", "path": "/v1/terminal/payments",
@@ -485,9 +513,9 @@ def test_the_callback_log_is_newest_first_per_merchant(repo: PaymentsRepository)
                          "body": '{"a":1}', "body_bytes": 7}
     assert logged[0]["received"].startswith("2026-03-10T02:00:07.000000+00:00#")
     assert [c["out_trade_no"] for c in repo.callbacks(m, limit=2)] == ["o2", "o1"]
-    anonymous = entry(None, source="alipay", status=401, outcome="rejected")
     # `unknown#alipay` is shared with every other test of the run: log it as the newest
-    repo.log_callback(anonymous, datetime.now(UTC) + timedelta(days=1))
+    anonymous = entry(None, datetime.now(UTC) + timedelta(days=1), source="alipay", status=401, outcome="rejected")
+    repo.log_callback(anonymous)
     assert anonymous.received in [c["received"] for c in repo.callbacks("unknown#alipay")]
     assert len(repo.callbacks(m)) == 3
 
@@ -495,12 +523,57 @@ def test_the_callback_log_is_newest_first_per_merchant(repo: PaymentsRepository)
 def test_a_recording_transaction_logs_its_callback(repo: PaymentsRepository) -> None:
     m = mid()
     new = new_payment(facts(m))
-    log = entry(m, out_trade_no=new.facts.out_trade_no)
+    log = entry(m, new.recorded_at, out_trade_no=new.facts.out_trade_no)
     assert repo.record_payment(new, None, log, None).ok
     r = new_refund(current(repo, new), 10)
-    rlog = entry(m, path="/v1/terminal/refunds", out_trade_no=new.facts.out_trade_no)
+    rlog = entry(m, r.recorded_at, path="/v1/terminal/refunds", out_trade_no=new.facts.out_trade_no)
     assert repo.record_refund(r, None, rlog, None).ok
-    assert log.written and rlog.written
+    assert {log.received, rlog.received} <= set(logged_keys(repo, m))
     logged = repo.callbacks(m)
     assert [c["path"] for c in logged] == ["/v1/terminal/refunds", "/v1/terminal/payments"]
     assert logged[1]["received"] == log.received and log.received.startswith("2026-03-10T02:00:06")
+
+
+# ---------------------------------------------------------------- the read side other areas use
+
+
+def test_payment_history_reads_what_was_recorded(world: World) -> None:
+    repo, history, m = world.repo, world.history, mid()
+    buyer, other = "2088000000000011", "2088000000000012"
+    early = new_payment(facts(m, "o-early", amount=300, buyer=buyer, paid_at=T0 - timedelta(days=3)))
+    small = new_payment(facts(m, "o-small", amount=50, buyer=other, paid_at=T0 - timedelta(days=4)))
+    late = new_payment(facts(m, "o-late", amount=900, buyer=buyer, paid_at=T0))
+    for new in (early, small, late):
+        assert repo.record_payment(new, None, None, None).ok
+    assert repo.record_refund(new_refund(current(repo, late), 200), None, None, None).ok
+
+    def record(new: NewPayment, refunded: int = 0) -> PaymentRecord:
+        f = new.facts
+        return PaymentRecord(m, f.partner_id, f.out_trade_no, f.buyer_id, f.amount_fen, f.paid_at, refunded)
+
+    def by_no(records: list[PaymentRecord]) -> list[PaymentRecord]:
+        return sorted(records, key=lambda r: r.out_trade_no)
+
+    week = (T0 - timedelta(days=7), T0 + timedelta(seconds=1))
+    assert by_no(history.merchant_payments(m, *week)) == by_no([record(early), record(small), record(late, 200)])
+    assert history.merchant_payments(m, T0 - timedelta(days=3), T0) == [record(early)]  # until is exclusive
+    assert history.merchant_payments(mid(), *week) == []
+    assert by_no(history.buyer_payments(m, buyer, *week)) == by_no([record(early), record(late, 200)])
+    assert history.buyer_payments(m, buyer, T0 - timedelta(days=1), T0) == [record(late, 200)]  # until inclusive
+    assert history.earliest_qualifying(m, 100) == record(early)
+    assert history.earliest_qualifying(m, 1) == record(small)
+    assert history.earliest_qualifying(m, 100, before=T0 - timedelta(days=3)) is None
+    assert history.earliest_qualifying(m, 10_000) is None
+    mine = [r for r in history.payments_between(*week) if r.merchant_id == m]
+    assert by_no(mine) == by_no([record(early), record(small), record(late, 200)])
+    assert {r.out_trade_no for r in history.all_payments() if r.merchant_id == m} == {"o-early", "o-small", "o-late"}
+
+
+def test_payment_history_sums_savings_per_membership(world: World) -> None:
+    repo, m = world.repo, mid()
+    mem = membership(m)
+    world.add_membership(mem)
+    new = new_payment(facts(m, amount=900, discount=100), savings=100, membership_id=mem.membership_id)
+    assert repo.record_payment(new, None, None, None).ok
+    assert repo.record_refund(new_refund(current(repo, new), 450, reversed_fen=50), None, None, None).ok
+    assert world.history.savings_by_membership()[mem.membership_id] == 50

@@ -5,7 +5,7 @@ from __future__ import annotations
 from chalice.utils import to_cfn_resource_name
 
 import app as app_module
-from chalicelib.contests.wiring import STREAM_HANDLERS, merge_template_fragment
+from infra.streams import STREAM_HANDLERS, merge_template_fragment
 
 
 def test_stream_functions_are_registered_and_named_as_the_fragment_expects() -> None:

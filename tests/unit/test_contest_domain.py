@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from chalicelib.contests import domain
 from chalicelib.contests.aggregator import ContestAggregator
 from chalicelib.contests.domain import Contest, MembershipFact, PaymentFact, Prize, Rules, Weights
-from chalicelib.contests.repository import InMemoryStateStore
+from tests.fakes.contests import InMemoryStateStore
 
 TZ = ZoneInfo("Asia/Shanghai")
 

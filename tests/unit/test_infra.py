@@ -61,7 +61,16 @@ def test_policy_grants_only_data_actions_on_the_stage_tables() -> None:
     dynamo = [s for s in doc["Statement"] if any(a.startswith("dynamodb:") for a in s["Action"])]
     for statement in dynamo:
         for arn in statement["Resource"]:
-            assert arn.startswith("arn:aws:dynamodb:*:*:table/yundian-prod-"), arn
+            assert arn["Fn::Sub"].startswith("arn:${AWS::Partition}:dynamodb:*:*:table/yundian-prod-"), arn
+
+
+def test_generated_files_name_arns_in_the_stacks_partition() -> None:
+    """The China regions are partition aws-cn: a literal `arn:aws:` would not deploy there."""
+    for path, text in build.outputs().items():
+        assert "arn:aws:" not in text, f"{path.relative_to(ROOT)} names a literal arn:aws: partition"
+        assert "arn:aws:" not in path.read_text(), f"{path.relative_to(ROOT)} is stale: run `make infra`"
+    arns = [r for s in build.policy("dev")["Statement"] if s["Resource"] != "*" for r in s["Resource"]]
+    assert arns and all(r["Fn::Sub"].startswith("arn:${AWS::Partition}:") for r in arns), arns
 
 
 def test_shared_tables_must_be_declared_on_their_owner() -> None:

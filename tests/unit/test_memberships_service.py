@@ -13,7 +13,6 @@ from chalicelib.clock import FixedClock
 from chalicelib.errors import AppError, Conflict
 from chalicelib.memberships.domain import (
     Membership,
-    PastPayment,
     Plan,
     allowed_discount,
     capture_entry,
@@ -23,14 +22,16 @@ from chalicelib.memberships.domain import (
     refund_entry,
     shortfall,
 )
-from chalicelib.memberships.idempotency import Idempotency, InMemoryIdempotencyStore
+from chalicelib.memberships.idempotency import Idempotency
 from chalicelib.memberships.provider import SandboxFeeProvider
-from chalicelib.memberships.repository import InMemoryMembershipRepository
 from chalicelib.memberships.schemas import CreatePlan, OfferRequest
 from chalicelib.memberships.service import MembershipService
 from chalicelib.onboarding.domain import Merchant, Store, TerminalIdentity
-from chalicelib.onboarding.repository import InMemoryOnboardingRepository
 from chalicelib.onboarding.service import OnboardingService
+from chalicelib.payments.ports import PaymentRecord
+from tests.fakes.memberships import InMemoryIdempotencyStore, InMemoryMembershipRepository
+from tests.fakes.onboarding import InMemoryOnboardingRepository
+from tests.fakes.payments import FakePaymentHistory
 
 T0 = datetime(2026, 3, 1, 4, 0, tzinfo=UTC)
 DAY = 86400
@@ -43,13 +44,14 @@ class World:
     def __init__(self) -> None:
         self.clock = FixedClock(T0)
         self.repo = InMemoryMembershipRepository()
+        self.payments = FakePaymentHistory()
         self.provider = SandboxFeeProvider()
         onboarding_repo = InMemoryOnboardingRepository()
         onboarding_repo.add_merchant(Merchant("mch_1", "ptn_1", "Noodles", "restaurant", T0),
                                      [Store("sto_1", "mch_1", "Main")])
         self.onboarding = OnboardingService(onboarding_repo, self.clock)
         self.svc = MembershipService(self.repo, self.clock, self.provider, self.onboarding,
-                                     Idempotency(InMemoryIdempotencyStore()))
+                                     Idempotency(InMemoryIdempotencyStore()), self.payments)
         self.terminal = TerminalIdentity("tml_1", "sto_1", "mch_1", "ptn_1", "n" * 16)
 
     def plan(self, **over: object) -> str:
@@ -127,8 +129,8 @@ def test_refund_codes(w: World) -> None:
 def test_offer_for_members_and_others(w: World) -> None:
     weekly = w.plan(name="Weekly", fee_fen=500, discount_percent=20, period_days=7)
     monthly = w.plan(name="Monthly", fee_fen=2000, discount_percent=10)
-    w.repo.add_payment("mch_1", ALICE.sub, PastPayment(5000, 0, T0 - timedelta(days=10)))
-    w.repo.add_payment("mch_1", ALICE.sub, PastPayment(1000, 400, T0 - timedelta(days=1)))
+    w.payments.add(PaymentRecord("mch_1", "ptn_1", "o1", ALICE.sub, 5000, T0 - timedelta(days=10)))
+    w.payments.add(PaymentRecord("mch_1", "ptn_1", "o2", ALICE.sub, 1000, T0 - timedelta(days=1), refunded_fen=400))
     out = w.svc.offer(w.terminal, OfferRequest(buyer_id=ALICE.sub, amount_fen=1000))
     # weekly: 20% of 600 = 120; monthly: 10% of 5000 + 10% of 600 = 560
     assert out["member"] is False and out["payable_fen"] == 1000

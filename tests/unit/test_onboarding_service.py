@@ -10,9 +10,9 @@ import pytest
 from chalicelib.auth import NONCE_TTL_SECONDS, Principal, SignedRequest, terminal_signature
 from chalicelib.clock import FixedClock
 from chalicelib.errors import Conflict, Forbidden, NotFound, Unauthorized
-from chalicelib.onboarding.repository import InMemoryOnboardingRepository
 from chalicelib.onboarding.schemas import CreateMerchant, CreateTerminal
 from chalicelib.onboarding.service import OnboardingService, TerminalAuthenticator
+from tests.fakes.onboarding import InMemoryOnboardingRepository
 
 NOW = datetime(2026, 5, 1, 4, 0, tzinfo=UTC)
 ADMIN = Principal("admin-1", "admin")

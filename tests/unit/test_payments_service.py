@@ -4,86 +4,113 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chalicelib.api.routing import parse_body
-from chalicelib.auth import Principal
+from chalicelib.auth import Principal, terminal_signature
 from chalicelib.clock import FixedClock
 from chalicelib.config import Config
-from chalicelib.errors import AppError, Conflict, Invalid, NotFound, Unauthorized
-from chalicelib.memberships.domain import ACTIVE, REFUNDED, Membership
-from chalicelib.onboarding.domain import Merchant, Store, TerminalIdentity
-from chalicelib.onboarding.repository import InMemoryOnboardingRepository
+from chalicelib.errors import (
+    AppError,
+    BadRequest,
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    PayloadTooLarge,
+    StorageUnavailable,
+    Unauthorized,
+)
+from chalicelib.memberships.domain import ACTIVE, REFUNDED, Membership, MembershipTerms
+from chalicelib.onboarding.domain import Merchant, Store, Terminal
 from chalicelib.onboarding.service import OnboardingService
+from chalicelib.payments.callbacks import CallbackReply, CallbackRequest
 from chalicelib.payments.domain import (
     FLAG_MEMBERSHIP_CLOSED,
     FLAG_NOT_ENTITLED,
     FLAG_OVER_ALLOWANCE,
-    MembershipTerms,
     cumulative_reversal,
 )
 from chalicelib.payments.models import payment_pk
-from chalicelib.payments.repository import CallbackEntry, InMemoryPaymentsRepository
-from chalicelib.payments.schemas import TerminalPayment, TerminalRefund
 from chalicelib.payments.service import PaymentsService
+from chalicelib.payments.terminal import TerminalVerifier
+from tests.fakes.memberships import FakeMemberSavings, InMemoryMembershipRepository
+from tests.fakes.onboarding import FakeTerminalGuards, InMemoryOnboardingRepository
+from tests.fakes.payments import InMemoryPaymentsRepository
 
 T0 = datetime(2026, 3, 10, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
 ADMIN = Principal("admin", "admin")
 BUYER = "2088000000000001"
+SECRET = "s" * 43
+_ERRORS: dict[int, type[AppError]] = {400: BadRequest, 401: Unauthorized, 403: Forbidden, 404: NotFound,
+                                      409: Conflict, 413: PayloadTooLarge, 422: Invalid, 503: StorageUnavailable}
+
+
+def raise_for(reply: CallbackReply) -> dict[str, Any]:
+    """The answer's body, or the error it answers raised again (so tests read like the use case)."""
+    if reply.status == 200:
+        assert isinstance(reply.body, dict)
+        return reply.body
+    assert isinstance(reply.body, dict)
+    raise _ERRORS[reply.status](reply.body["message"], code=reply.body["code"])
 
 
 class World:
     def __init__(self) -> None:
         self.clock = FixedClock(T0)
-        self.repo = InMemoryPaymentsRepository()
-        self.repo.add_terminal("tml_1")
-        onboarding_repo = InMemoryOnboardingRepository()
-        onboarding_repo.add_merchant(Merchant("mch_1", "ptn_1", "Noodles", "restaurant", T0),
-                                     [Store("sto_1", "mch_1", "Main")])
-        onboarding = OnboardingService(onboarding_repo, self.clock)
-        self.svc = PaymentsService(self.repo, self.clock, Config.from_env({}), onboarding.merchant_for,
-                                   onboarding_repo.merchant_by_seller)
-        self.logs: list[CallbackEntry] = []
+        self.onboarding_repo = InMemoryOnboardingRepository()
+        self.onboarding_repo.add_merchant(Merchant("mch_1", "ptn_1", "Noodles", "restaurant", T0),
+                                          [Store("sto_1", "mch_1", "Main")])
+        self.onboarding_repo.add_terminal(Terminal("tml_1", "mch_1", "ptn_1", "sto_1", "qr", SECRET, T0))
+        self.members = InMemoryMembershipRepository()
+        self.member_savings = FakeMemberSavings(self.members)
+        self.repo = InMemoryPaymentsRepository(FakeTerminalGuards(self.onboarding_repo), self.member_savings)
+        onboarding = OnboardingService(self.onboarding_repo, self.clock)
+        self.svc = PaymentsService(self.repo, self.clock, Config.from_env({}), onboarding, self.member_savings,
+                                   TerminalVerifier(self.onboarding_repo))
 
-    def identity(self, nonce: str | None = None) -> TerminalIdentity:
-        return TerminalIdentity("tml_1", "sto_1", "mch_1", "ptn_1", nonce or secrets.token_hex(8))
+    @property
+    def logs(self) -> list[Any]:
+        """What the callback log holds, oldest first (every record there was written)."""
+        return [SimpleNamespace(written=True, outcome=r.outcome, status=r.status) for r in self.repo.logged()]
 
-    def _entry(self, path: str, raw: bytes) -> CallbackEntry:
-        e = CallbackEntry("terminal", path, raw.decode(), len(raw), {}, merchant_id="mch_1", terminal_id="tml_1")
-        self.logs.append(e)
-        return e
+    def _signed(self, path: str, raw: bytes, nonce: str | None) -> CallbackRequest:
+        now = time.time()
+        ts, nonce = str(int(now)), nonce or secrets.token_hex(8)
+        headers = {"x-yundian-terminal": "tml_1", "x-yundian-timestamp": ts, "x-yundian-nonce": nonce.ljust(16, "0"),
+                   "x-yundian-signature": terminal_signature(SECRET, "POST", path, ts, nonce.ljust(16, "0"), raw)}
+        return CallbackRequest("terminal", "POST", path, headers, raw, now)
 
     def pay(self, out_trade_no: str = "o1", amount: int = 1000, *, paid_at: datetime | None = None,
             nonce: str | None = None, **extra: Any) -> dict[str, Any]:
         body = {"out_trade_no": out_trade_no, "amount_fen": amount, "buyer_id": BUYER,
                 "paid_at": (paid_at or self.clock.now()).isoformat(), **extra}
         raw = json.dumps(body).encode()
-        return self.svc.terminal_payment(self.identity(nonce), lambda: parse_body(TerminalPayment, raw),
-                                         self._entry("/v1/terminal/payments", raw), self.clock.now())
+        return raise_for(self.svc.terminal_payment(self._signed("/v1/terminal/payments", raw, nonce)))
 
     def refund(self, amount: int, request_no: str = "r1", out_trade_no: str = "o1", *,
                nonce: str | None = None) -> dict[str, Any]:
         raw = json.dumps({"out_trade_no": out_trade_no, "out_request_no": request_no, "amount_fen": amount}).encode()
-        return self.svc.terminal_refund(self.identity(nonce), lambda: parse_body(TerminalRefund, raw),
-                                        self._entry("/v1/terminal/refunds", raw), self.clock.now())
+        return raise_for(self.svc.terminal_refund(self._signed("/v1/terminal/refunds", raw, nonce)))
 
     def dashboard(self, date: str | None = None) -> dict[str, Any]:
         return self.svc.dashboard(ADMIN, "mch_1", date)
 
     def member(self, *, percent: int = 10, cap: int | None = None, status: str = ACTIVE) -> str:
         start = self.clock.now() - timedelta(days=1)
-        self.repo.add_membership(Membership(
+        self.members.add_membership(Membership(
             "mbr_1", "mch_1", "ptn_1", BUYER, "pln_1", "Monthly", status, 3000, percent, cap, 0,
             start, start + timedelta(days=30), start + timedelta(days=37), start))
         return "mbr_1"
 
     def savings(self) -> int:
-        return self.repo.memberships["mbr_1"].savings_fen
+        return self.members.memberships["mbr_1"].savings_fen
 
     def payment(self, out_trade_no: str = "o1") -> Any:
         p, _ = self.repo.load_payment("mch_1", out_trade_no)
@@ -145,7 +172,7 @@ def test_a_replayed_nonce_or_a_revoked_terminal_is_401_and_records_nothing(w: Wo
     with pytest.raises(Unauthorized) as e:  # a 4xx before the transaction still claims the nonce
         w.pay("o3", nonce="n3")
     assert code_of(e) == "replayed_nonce"
-    w.repo.revoke_terminal("tml_1", T0)
+    w.onboarding_repo.revoke_terminal("tml_1", T0)
     with pytest.raises(Unauthorized) as e:
         w.pay("o4")
     assert code_of(e) == "terminal_revoked"
@@ -250,16 +277,16 @@ def test_a_discount_over_the_allowance_or_without_membership_is_flagged_not_coun
 
 def test_a_membership_closed_meanwhile_records_the_payment_flagged_without_savings(w: World) -> None:
     w.member(percent=10)
-    real_membership_at = w.repo.membership_at
+    real_membership_at = w.member_savings.membership_at
 
     def read_then_close(merchant_id: str, buyer_id: str, at: datetime) -> MembershipTerms | None:
         terms = real_membership_at(merchant_id, buyer_id, at)
         from dataclasses import replace
 
-        w.repo.add_membership(replace(w.repo.memberships["mbr_1"], status=REFUNDED))
+        w.members.add_membership(replace(w.members.memberships["mbr_1"], status=REFUNDED))
         return terms
 
-    w.repo.membership_at = read_then_close  # type: ignore[method-assign]
+    w.member_savings.membership_at = read_then_close  # type: ignore[method-assign]
     r = w.pay("o1", amount=900, discount_fen=100)
     assert r["duplicate"] is False and r["member_savings_fen"] == 0
     assert w.repo.flags[payment_pk("mch_1", "o1")] == (FLAG_MEMBERSHIP_CLOSED,)
@@ -283,7 +310,7 @@ def test_savings_are_frozen_once_the_membership_is_closed(w: World) -> None:
 
     w.member(percent=10)
     w.pay(amount=900, discount_fen=100)
-    w.repo.add_membership(replace(w.repo.memberships["mbr_1"], status=REFUNDED))
+    w.members.add_membership(replace(w.members.memberships["mbr_1"], status=REFUNDED))
     assert w.refund(900)["refunded_total_fen"] == 900
     assert w.savings() == 100 and w.payment().savings_reversed_fen == 0
 

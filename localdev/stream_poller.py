@@ -1,10 +1,10 @@
-"""A local stand-in for Lambda's DynamoDB Streams event source mapping (local stage and tests).
+"""A local stand-in for Lambda's DynamoDB Streams event source mappings (`make run` and tests).
 
 It reads the streams of the given tables from the same endpoint (DynamoDB Local has streams:
-describe_stream → shards → get_shard_iterator → get_records) and delivers the records, in
-batches shaped like the Lambda event (`{"Records": [...]}`), to a `deliver` callable — the
-very handler the deployed `@app.on_dynamodb_record` functions call. A batch whose delivery
-raises is delivered again (like Lambda's retries), so the handler must be idempotent.
+describe_stream → shards → get_shard_iterator → get_records) and delivers each table's records,
+in batches shaped like the Lambda event (`{"Records": [...]}`), to that table's handler — the
+very handler the deployed `@on_dynamodb_record` function of that table calls. A batch whose
+delivery raises is delivered again (like Lambda's retries), so the handlers must be idempotent.
 
 `drain()` delivers everything available now (tests call it after writing); `start()` runs
 a background thread (`make run`).
@@ -33,10 +33,11 @@ class _Shard:
 
 
 class LocalStreamPoller:
-    def __init__(self, table_names: list[str], deliver: Deliver, *, endpoint: str | None = None,
+    """`handlers` maps a full table name to the callable that receives its stream's events."""
+
+    def __init__(self, handlers: dict[str, Deliver], *, endpoint: str | None = None,
                  region: str = "us-east-1", batch_size: int = 100, start_at: str = "TRIM_HORIZON") -> None:
-        self.table_names = table_names
-        self.deliver = deliver
+        self.handlers = dict(handlers)
         self.batch_size = batch_size
         self.start_at = start_at
         self._ddb = boto3.client("dynamodb", endpoint_url=endpoint, region_name=region)
@@ -46,13 +47,18 @@ class LocalStreamPoller:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def _stream_arns(self) -> list[str]:
-        arns = []
-        for name in self.table_names:
+    @property
+    def endpoint(self) -> str:
+        return str(self._ddb.meta.endpoint_url)
+
+    def _streams_of_tables(self) -> list[tuple[str, Deliver]]:
+        """(stream arn, handler) of every table that has a stream."""
+        found = []
+        for name, handler in self.handlers.items():
             arn = self._ddb.describe_table(TableName=name)["Table"].get("LatestStreamArn")
             if arn:
-                arns.append(arn)
-        return arns
+                found.append((arn, handler))
+        return found
 
     def _refresh_shards(self, arn: str) -> dict[str, _Shard]:
         known = self._shards.setdefault(arn, {})
@@ -82,14 +88,14 @@ class LocalStreamPoller:
         """One pass over every shard; returns how many records were delivered."""
         delivered = 0
         with self._lock:
-            for arn in self._stream_arns():
+            for arn, handler in self._streams_of_tables():
                 for shard in list(self._refresh_shards(arn).values()):
                     if shard.closed:
                         continue
-                    delivered += self._poll_shard(arn, shard)
+                    delivered += self._poll_shard(arn, shard, handler)
         return delivered
 
-    def _poll_shard(self, arn: str, shard: _Shard) -> int:
+    def _poll_shard(self, arn: str, shard: _Shard, deliver: Deliver) -> int:
         delivered = 0
         resets = 0
         while True:
@@ -110,7 +116,7 @@ class LocalStreamPoller:
                 continue
             records = resp.get("Records", [])
             if records:
-                self.deliver({"Records": [_lambda_shape(r, arn) for r in records]})
+                deliver({"Records": [_lambda_shape(r, arn) for r in records]})
                 shard.last_seq = records[-1]["dynamodb"]["SequenceNumber"]
                 delivered += len(records)
             shard.iterator = resp.get("NextShardIterator")
@@ -131,6 +137,9 @@ class LocalStreamPoller:
         return total
 
     def start(self, interval: float = 0.5) -> threading.Thread:
+        """Poll every `interval` seconds in a daemon thread until `stop()`."""
+        self._stop.clear()
+
         def loop() -> None:
             while not self._stop.is_set():
                 try:

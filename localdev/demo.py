@@ -10,11 +10,13 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.auth import Principal, issue_token
-from chalicelib.container import Container
 from chalicelib.onboarding.schemas import CreateMerchant, CreateTerminal
+
+if TYPE_CHECKING:
+    from chalicelib.bootstrap import Services
 
 SEEDER = Principal(sub="demo-seed", role="admin")
 TOKEN_TTL_SECONDS = 365 * 24 * 3600  # local-only tokens, signed with the local secret
@@ -30,40 +32,40 @@ MERCHANTS: list[dict[str, Any]] = [
 ]
 
 
-def _still_there(container: Container, demo: dict[str, Any]) -> bool:
-    repo = container.onboarding_repo
+def _still_there(services: Services, demo: dict[str, Any]) -> bool:
+    repo = services.onboarding_repo
     if repo.get_partner(demo.get("partner_id", "")) is None:
         return False
     return all(repo.get_terminal(t["terminal_id"]) is not None
                for m in demo.get("merchants", []) for t in m.get("terminals", []))
 
 
-def seed(container: Container, state_file: Path) -> tuple[dict[str, Any], bool]:
+def seed(services: Services, state_file: Path) -> tuple[dict[str, Any], bool]:
     """The demo data, created if `state_file` is missing or names data that is gone.
     Returns (demo, created)."""
     if state_file.exists():
         demo = json.loads(state_file.read_text())
-        if _still_there(container, demo):
+        if _still_there(services, demo):
             return demo, False
-    svc = container.onboarding
+    svc = services.onboarding
     partner = svc.create_partner(SEEDER, "Demo Partner (Hangzhou)")
     merchants = []
     for spec in MERCHANTS:
         spec = dict(spec)
-        if container.onboarding_repo.merchant_by_seller(spec["alipay_seller_id"]) is not None:
+        if services.onboarding_repo.merchant_by_seller(spec["alipay_seller_id"]) is not None:
             spec.pop("alipay_seller_id")  # left by an earlier demo whose state file was deleted
         m = svc.create_merchant(SEEDER, partner["partner_id"], CreateMerchant.model_validate(spec))
         terminals = []
         for store, kind in zip(m["stores"], ("qr", "face"), strict=False):
             t = svc.create_terminal(SEEDER, m["merchant_id"],
-                                    CreateTerminal(store_id=store["store_id"], kind=kind))
+                                    CreateTerminal.model_validate({"store_id": store["store_id"], "kind": kind}))
             terminals.append({"terminal_id": t["terminal_id"], "secret": t["secret"],
                               "store_id": t["store_id"], "kind": kind})
         merchants.append({"merchant_id": m["merchant_id"], "name": m["name"], "stores": m["stores"],
                           "terminals": terminals})
     from chalicelib.memberships.schemas import CreatePlan
 
-    container.memberships.create_plan(SEEDER, merchants[0]["merchant_id"], CreatePlan(
+    services.memberships.create_plan(SEEDER, merchants[0]["merchant_id"], CreatePlan(
         name="Noodle lovers' month", fee_fen=3000, period_days=30, discount_percent=10,
         max_discount_per_order_fen=500, refund_window_days=7))
     demo = {"partner_id": partner["partner_id"], "partner_name": partner["name"], "merchants": merchants}

@@ -1,0 +1,147 @@
+"""The composition root: `bootstrap(config, **overrides)` builds every repository and service
+once, from the frozen `Config`, with explicit arguments (cosmicpython, chapter 13). Building it
+binds the tables (once per process) and nothing else: no thread, socket or client is started
+until a request needs one. Tests and `localdev/` pass overrides (a clock, fakes, a hook).
+
+`Runtime` holds the one `Services` the HTTP views and event handlers of `app.py` use: built
+from the environment on first use in Lambda, installed explicitly by tests and `localdev/`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from chalicelib import storage
+from chalicelib.admin_trail.dynamo import DynamoAdminTrail
+from chalicelib.admin_trail.ports import AdminTrail
+from chalicelib.clock import Clock, OffsetClock, SystemClock
+from chalicelib.config import Config
+from chalicelib.contests.dynamo import DynamoContestRepository, DynamoStateStore
+from chalicelib.contests.ports import ContestRepository, StateStore
+from chalicelib.contests.service import ContestService
+from chalicelib.memberships.dynamo import (
+    DynamoIdempotencyStore,
+    DynamoMemberSavings,
+    DynamoMembershipHistory,
+    DynamoMembershipRepository,
+)
+from chalicelib.memberships.idempotency import Idempotency, IdempotencyStore
+from chalicelib.memberships.ports import MembershipRepository
+from chalicelib.memberships.provider import FeeProvider, build_fee_provider
+from chalicelib.memberships.service import MembershipService
+from chalicelib.onboarding.dynamo import DynamoOnboardingRepository, DynamoTerminalGuards
+from chalicelib.onboarding.ports import OnboardingRepository
+from chalicelib.onboarding.service import OnboardingService, TerminalAuthenticator
+from chalicelib.payments import audit as payments_audit
+from chalicelib.payments.dynamo import DynamoPaymentHistory, DynamoPaymentsRepository
+from chalicelib.payments.ports import MemberSavings, PaymentHistory, PaymentsRepository
+from chalicelib.payments.service import PaymentsService
+from chalicelib.payments.terminal import TerminalVerifier
+from chalicelib.tables import ALL_MODELS
+
+Job = Callable[[], dict[str, Any]]
+Check = Callable[[], dict[str, Any]]
+COUNTER_SHARDS = 32  # write shards of each contest counter (docs/contests.md)
+
+
+@dataclass
+class Services:
+    """Everything a request, a schedule or a stream record may need, built once."""
+
+    config: Config
+    clock: Clock
+    onboarding: OnboardingService
+    terminal_auth: TerminalAuthenticator
+    payments: PaymentsService
+    memberships: MembershipService
+    contests: ContestService
+    onboarding_repo: OnboardingRepository
+    payments_repo: PaymentsRepository
+    membership_repo: MembershipRepository
+    jobs: dict[str, Job] = field(default_factory=dict)
+    audit_checks: list[Check] = field(default_factory=list)
+    # table base name -> the handler of that table's DynamoDB Stream batches
+    stream_handlers: dict[str, Callable[[dict[str, Any]], Any]] = field(default_factory=dict)
+
+
+def bootstrap(
+    config: Config,
+    *,
+    clock: Clock | None = None,
+    onboarding_repo: OnboardingRepository | None = None,
+    fee_provider: FeeProvider | None = None,
+    idempotency_store: IdempotencyStore | None = None,
+    contest_repo: ContestRepository | None = None,
+    contest_state: StateStore | None = None,
+    admin_trail: AdminTrail | None = None,
+    before_audit: Callable[[], Any] | None = None,
+    rebind_tables: bool = False,
+) -> Services:
+    """Build the application for `config`. Overrides replace one part each; everything else
+    is the DynamoDB adapter on the tables `config` names."""
+    conn = storage.bind(config, ALL_MODELS, rebind=rebind_tables)
+    clock = clock or (OffsetClock() if config.is_local else SystemClock())
+
+    onboarding_repo = onboarding_repo or DynamoOnboardingRepository(conn)
+    plans: dict[str, Callable[[str], list[dict[str, Any]]]] = {}
+    onboarding = OnboardingService(onboarding_repo, clock, plans=lambda merchant_id: plans["list"](merchant_id))
+
+    savings: MemberSavings = DynamoMemberSavings(conn)
+    history: PaymentHistory = DynamoPaymentHistory()
+    payments_repo = DynamoPaymentsRepository(conn, DynamoTerminalGuards(), savings, config.callback_log_ttl_days)
+    payments = PaymentsService(payments_repo, clock, config, onboarding, savings,
+                               TerminalVerifier(onboarding_repo))
+
+    membership_repo = DynamoMembershipRepository(conn)
+    memberships = MembershipService(
+        repo=membership_repo, clock=clock,
+        provider=fee_provider or build_fee_provider(config.fee_provider),
+        onboarding=onboarding, payments=history,
+        idempotency=Idempotency(idempotency_store or DynamoIdempotencyStore(),
+                                ttl_seconds=config.idempotency_ttl_seconds),
+    )
+    plans["list"] = memberships.public_plans
+
+    trail = admin_trail or DynamoAdminTrail()
+    contests = ContestService(
+        repo=contest_repo or DynamoContestRepository(conn), state=contest_state or DynamoStateStore(conn),
+        payments=history, memberships=DynamoMembershipHistory(), partners=onboarding_repo,
+        trail=trail, clock=clock, tz=config.tz, shards=COUNTER_SHARDS, before_audit=before_audit,
+    )
+
+    return Services(
+        config=config, clock=clock, onboarding=onboarding, terminal_auth=TerminalAuthenticator(onboarding_repo),
+        payments=payments, memberships=memberships, contests=contests,
+        onboarding_repo=onboarding_repo, payments_repo=payments_repo, membership_repo=membership_repo,
+        jobs={"memberships_lifecycle": memberships.run_lifecycle, "rank_contests": contests.rank_all},
+        audit_checks=[*payments_audit.checks(payments_repo, history, savings),
+                      memberships.audit_fees, contests.audit_check],
+        stream_handlers={"payments": contests.handle_payment_stream,
+                         "memberships": contests.handle_membership_stream},
+    )
+
+
+class Runtime:
+    """The `Services` of this process, for the views and event handlers in `app.py`.
+
+    In Lambda the first request builds them from the environment (a warm container reuses
+    them); tests and `localdev/` build their own with `bootstrap` and `install` them."""
+
+    def __init__(self, build: Callable[[], Services] | None = None) -> None:
+        self._build = build or (lambda: bootstrap(Config.from_env()))
+        self._services: Services | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def services(self) -> Services:
+        if self._services is None:
+            with self._lock:
+                if self._services is None:
+                    self._services = self._build()
+        return self._services
+
+    def install(self, services: Services | None) -> None:
+        self._services = services

@@ -1,0 +1,48 @@
+"""The contest's border with the areas it reads: their records (through their ports) become the
+contest's own facts here, and stream records become plain images for the owner to decode."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer
+
+from chalicelib.contests.domain import MembershipFact, PaymentFact
+from chalicelib.memberships.ports import MembershipRecord
+from chalicelib.payments.ports import PaymentHistory, PaymentRecord
+
+_TD = TypeDeserializer()
+
+
+def payment_fact(r: PaymentRecord) -> PaymentFact:
+    return PaymentFact(r.merchant_id, r.partner_id, r.out_trade_no, r.buyer_id, r.amount_fen, r.paid_at,
+                       r.refunded_fen)
+
+
+def membership_fact(r: MembershipRecord) -> MembershipFact:
+    return MembershipFact(r.membership_id, r.merchant_id, r.partner_id, r.created_at)
+
+
+def image(record: dict[str, Any], which: str = "NewImage") -> dict[str, Any] | None:
+    """A DynamoDB stream record's item image as plain values (None when it has none)."""
+    raw = (record.get("dynamodb") or {}).get(which)
+    if not raw:
+        return None
+    return {k: _TD.deserialize(v) for k, v in raw.items()}
+
+
+def payments_for(history: PaymentHistory, merchant_ids: Iterable[str], since: datetime, until: datetime,
+                 min_fen: int, workers: int = 8) -> list[PaymentFact]:
+    """Everything the reference computation needs about these merchants for [since, until):
+    their payments in the window plus each one's earliest qualifying payment before it."""
+
+    def one(mid: str) -> list[PaymentFact]:
+        facts = [payment_fact(r) for r in history.merchant_payments(mid, since, until)]
+        earlier = history.earliest_qualifying(mid, min_fen, before=since)
+        return facts + ([payment_fact(earlier)] if earlier else [])
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return [f for chunk in pool.map(one, sorted(set(merchant_ids))) for f in chunk]

@@ -1,0 +1,320 @@
+"""The payments area's DynamoDB adapters.
+
+`DynamoPaymentsRepository` records every payment or refund as ONE transaction: the payment/refund
+item (conditional on its key being new), the ADD updates of the merchant's day and month
+counters, the distinct-customer markers and the callback log entry — plus what other areas
+contribute through their ports: the terminal's nonce claim and not-revoked check (onboarding) and
+the membership's savings (memberships). It commits whole or not at all; a cancelled transaction is
+reported as the labels whose condition failed, with the payment as recorded when its key was taken.
+
+`DynamoPaymentHistory` is the read side other areas use (`PaymentHistory`): offers, the contest
+and audits never touch the payments table themselves.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from pynamodb.attributes import UTCDateTimeAttribute
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DoesNotExist
+
+from chalicelib.onboarding.domain import TerminalGuard
+from chalicelib.payments.domain import RecordedPayment
+from chalicelib.payments.models import (
+    AGGREGATE_SK,
+    CUSTOMER_SK_PREFIX,
+    PAYMENT_SK,
+    REFUND_SK_PREFIX,
+    AggregateModel,
+    CallbackLogModel,
+    PaymentModel,
+    RefundModel,
+    buyer_key,
+    day_key,
+    month_key,
+    payment_pk,
+)
+from chalicelib.payments.ports import (
+    Aggregate,
+    CallbackRecord,
+    MemberSavings,
+    NewPayment,
+    NewRefund,
+    PaymentRecord,
+    TerminalGuards,
+    WriteResult,
+)
+from chalicelib.storage import Tx, TxResult, run_transaction, with_retries
+
+TX_ATTEMPTS = 8  # hot aggregate items may see TransactionConflict under load: retry, jittered
+_DT = UTCDateTimeAttribute()
+
+
+def _recorded(m: PaymentModel) -> RecordedPayment:
+    return RecordedPayment(
+        payment_id=m.payment_id, merchant_id=m.merchant_id, partner_id=m.partner_id,
+        out_trade_no=m.out_trade_no, source=m.source, content_hash=m.content_hash,
+        amount_fen=int(m.amount_fen), buyer_id=m.buyer_id, paid_at=m.paid_at,
+        refunded_fen=int(m.refunded_fen or 0), member_savings_fen=int(m.member_savings_fen or 0),
+        savings_reversed_fen=int(m.savings_reversed_fen or 0), membership_id=m.membership_id,
+        terminal_refunded_fen=int(m.terminal_refunded_fen or 0),
+    )
+
+
+def _write_result(result: TxResult) -> WriteResult:
+    raw = result.old.get("payment")
+    existing = _recorded(PaymentModel.from_raw_data(raw)) if raw else None  # the payment put's ALL_OLD
+    return WriteResult(result.ok, result.failed, existing)
+
+
+def log_item(record: CallbackRecord, ttl: timedelta, at: datetime) -> CallbackLogModel:
+    return CallbackLogModel(
+        record.log_key, record.received,
+        source=record.source, path=record.path, status=record.status, code=record.code,
+        outcome=record.outcome, merchant_id=record.merchant_id, terminal_id=record.terminal_id,
+        out_trade_no=record.out_trade_no, headers=json.dumps(dict(record.headers), sort_keys=True),
+        body=record.body, body_bytes=record.body_bytes, expires_at=at + ttl,
+    )
+
+
+class DynamoPaymentsRepository:
+    """Payments, refunds, aggregates and the callback log on DynamoDB."""
+
+    def __init__(self, connection: Connection, guards: TerminalGuards, savings: MemberSavings,
+                 log_ttl_days: int = 30) -> None:
+        self._conn = connection
+        self._guards = guards
+        self._savings = savings
+        self._log_ttl = timedelta(days=log_ttl_days)
+
+    def _run(self, build: Any, token: str | None) -> WriteResult:
+        return _write_result(run_transaction(self._conn, build, token=token, attempts=TX_ATTEMPTS))
+
+    def _common(self, tx: Tx, guard: TerminalGuard | None, log: CallbackRecord | None, at: datetime) -> None:
+        if guard is not None:
+            self._guards.contribute(tx, guard)
+        if log is not None:
+            tx.put("log", log_item(log, self._log_ttl, at))
+
+    @staticmethod
+    def _aggregate_updates(tx: Tx, merchant_id: str, day: str, gmv: int, payments: int,
+                           refunds_fen: int, refunds: int) -> None:
+        for label, pk, period in (("agg_day", day_key(merchant_id, day), day),
+                                  ("agg_month", month_key(merchant_id, day[:7]), day[:7])):
+            actions = [AggregateModel.merchant_id.set(merchant_id), AggregateModel.period.set(period),
+                       AggregateModel.gmv_fen.add(gmv)]
+            if payments:
+                actions.append(AggregateModel.payments.add(payments))
+            if refunds:
+                actions += [AggregateModel.refunds_fen.add(refunds_fen), AggregateModel.refunds.add(refunds)]
+            tx.update(label, AggregateModel(pk, AGGREGATE_SK), actions)
+
+    def record_payment(self, new: NewPayment, guard: TerminalGuard | None, log: CallbackRecord | None,
+                       token: str | None) -> WriteResult:
+        """Record a payment with its aggregates, savings, log entry and nonce, or report which
+        conditions failed (`payment` taken → the recorded one in `existing`)."""
+        f = new.facts
+        day = new.business_day
+
+        def build(tx: Tx) -> None:
+            self._common(tx, guard, log, new.recorded_at)
+            tx.put("payment", PaymentModel(
+                payment_pk(f.merchant_id, f.out_trade_no), PAYMENT_SK,
+                payment_id=new.payment_id, merchant_id=f.merchant_id, partner_id=f.partner_id,
+                store_id=f.store_id, terminal_id=f.terminal_id, source=f.source,
+                out_trade_no=f.out_trade_no, trade_no=f.trade_no, amount_fen=f.amount_fen,
+                discount_fen=f.discount_fen, buyer_id=f.buyer_id, buyer_key=buyer_key(f.merchant_id, f.buyer_id),
+                paid_at=f.paid_at, business_day=day, content_hash=f.content_hash, refunded_fen=0,
+                membership_id=new.membership_id, member_savings_fen=new.member_savings_fen,
+                savings_reversed_fen=0, flags=list(new.flags) or None, recorded_at=new.recorded_at,
+            ), condition=PaymentModel.pk.does_not_exist(), return_old=True)
+            for label, pk in (("customer_day", day_key(f.merchant_id, day)),
+                              ("customer_month", month_key(f.merchant_id, day[:7]))):
+                tx.put(label, AggregateModel(pk, CUSTOMER_SK_PREFIX + f.buyer_id))
+            self._aggregate_updates(tx, f.merchant_id, day, f.amount_fen, 1, 0, 0)
+            if new.membership_id and new.member_savings_fen:
+                self._savings.contribute(tx, new.membership_id, new.member_savings_fen, new.recorded_at)
+
+        return self._run(build, token)
+
+    def record_refund(self, new: NewRefund, guard: TerminalGuard | None, log: CallbackRecord | None,
+                      token: str | None) -> WriteResult:
+        """Record a refund if the payment's refunded totals are still what was read (optimistic),
+        moving the aggregates of the refund's business day and the membership's savings."""
+        p = new.payment
+        pk = payment_pk(p.merchant_id, p.out_trade_no)
+
+        def build(tx: Tx) -> None:
+            self._common(tx, guard, log, new.recorded_at)
+            tx.put("refund", RefundModel(
+                pk, new.refund_sk, refund_id=new.refund_id, merchant_id=p.merchant_id, partner_id=p.partner_id,
+                out_trade_no=p.out_trade_no, out_request_no=new.out_request_no, source=new.source,
+                amount_fen=new.amount_fen, buyer_id=p.buyer_id, paid_at=p.paid_at, recorded_at=new.recorded_at,
+                business_day=new.business_day, membership_id=p.membership_id,
+                savings_reversed_fen=new.savings_reversed_fen, requested_fen=new.requested_fen,
+            ), condition=RefundModel.pk.does_not_exist(), return_old=True)
+            actions = [PaymentModel.refunded_fen.add(new.amount_fen)]
+            if new.savings_reversed_fen:
+                actions.append(PaymentModel.savings_reversed_fen.add(new.savings_reversed_fen))
+            if new.terminal_fen:
+                actions.append(PaymentModel.terminal_refunded_fen.add(new.terminal_fen))
+            terminal_total = PaymentModel.terminal_refunded_fen == p.terminal_refunded_fen
+            if p.terminal_refunded_fen == 0:
+                terminal_total = terminal_total | PaymentModel.terminal_refunded_fen.does_not_exist()
+            tx.update("payment", PaymentModel(pk, PAYMENT_SK), actions,
+                      condition=(PaymentModel.refunded_fen == p.refunded_fen) & terminal_total)
+            self._aggregate_updates(tx, p.merchant_id, new.business_day, -new.amount_fen, 0, new.amount_fen, 1)
+            if p.membership_id and new.savings_reversed_fen:
+                self._savings.contribute(tx, p.membership_id, -new.savings_reversed_fen, new.recorded_at)
+
+        return self._run(build, token)
+
+    def claim_guard(self, guard: TerminalGuard, log: CallbackRecord | None) -> WriteResult:
+        """Claim the nonce for a request that records nothing else, with its log entry if given."""
+        return self._run(lambda tx: self._common(tx, guard, log, guard.at), None)
+
+    def log_callback(self, record: CallbackRecord) -> None:
+        item = log_item(record, self._log_ttl, self._received_at(record))
+        with_retries(item.save)
+
+    @staticmethod
+    def _received_at(record: CallbackRecord) -> datetime:
+        return datetime.fromisoformat(record.received.split("#", 1)[0])
+
+    # ------------------------------------------------------------------ reads
+
+    def load_payment(self, merchant_id: str, out_trade_no: str) -> tuple[RecordedPayment | None, dict[str, int]]:
+        """The payment (consistent read) and its refunds as {refund sk: requested amount}, in one query."""
+        payment: RecordedPayment | None = None
+        refunds: dict[str, int] = {}
+
+        def query() -> None:
+            nonlocal payment
+            refunds.clear()
+            for item in PaymentModel.query(payment_pk(merchant_id, out_trade_no), consistent_read=True):
+                if item.sk == PAYMENT_SK:
+                    payment = _recorded(item)
+                else:
+                    refunds[item.sk] = int(item.amount_fen if item.requested_fen is None else item.requested_fen)
+
+        with_retries(query)
+        return payment, refunds
+
+    def aggregate(self, pk: str) -> Aggregate:
+        """A day's or month's figures (consistent reads) with its distinct customers."""
+        try:
+            item = with_retries(lambda: AggregateModel.get(pk, AGGREGATE_SK, consistent_read=True))
+            figures = (int(item.gmv_fen or 0), int(item.payments or 0), int(item.refunds_fen or 0))
+        except DoesNotExist:
+            figures = (0, 0, 0)
+        customers = with_retries(lambda: AggregateModel.count(
+            pk, AggregateModel.sk.startswith(CUSTOMER_SK_PREFIX), consistent_read=True))
+        return Aggregate(*figures, customers=customers)
+
+    def day_figures(self, merchant_id: str, day: str) -> Aggregate:
+        return self.aggregate(day_key(merchant_id, day))
+
+    def month_figures(self, merchant_id: str, month: str) -> Aggregate:
+        return self.aggregate(month_key(merchant_id, month))
+
+    def callbacks(self, log_key: str, limit: int = 50) -> list[dict[str, Any]]:
+        """The latest callbacks of a merchant (or `unknown#<source>`), newest first."""
+        return [
+            {"received": i.received, "source": i.source, "path": i.path, "status": int(i.status),
+             "code": i.code, "outcome": i.outcome, "terminal_id": i.terminal_id, "out_trade_no": i.out_trade_no,
+             "headers": json.loads(i.headers or "{}"), "body": i.body, "body_bytes": int(i.body_bytes or 0)}
+            for i in CallbackLogModel.query(log_key, scan_index_forward=False, limit=limit)
+        ]
+
+    # ------------------------------------------------------------------ audit scans
+
+    def scan_payments(self) -> Iterator[dict[str, Any]]:
+        for m in PaymentModel.scan(PaymentModel.kind == "payment"):
+            yield {"pk": m.pk, "merchant_id": m.merchant_id, "buyer_id": m.buyer_id, "amount_fen": int(m.amount_fen),
+                   "business_day": m.business_day, "refunded_fen": int(m.refunded_fen or 0),
+                   "membership_id": m.membership_id, "member_savings_fen": int(m.member_savings_fen or 0),
+                   "savings_reversed_fen": int(m.savings_reversed_fen or 0)}
+
+    def scan_refunds(self) -> Iterator[dict[str, Any]]:
+        for r in RefundModel.scan(RefundModel.kind == "refund"):
+            yield {"pk": r.pk, "merchant_id": r.merchant_id, "amount_fen": int(r.amount_fen),
+                   "business_day": r.business_day, "membership_id": r.membership_id,
+                   "savings_reversed_fen": int(r.savings_reversed_fen or 0)}
+
+    def scan_aggregates(self) -> Iterator[dict[str, Any]]:
+        for a in AggregateModel.scan():
+            yield {"pk": a.pk, "sk": a.sk, "gmv_fen": int(a.gmv_fen or 0), "payments": int(a.payments or 0),
+                   "refunds_fen": int(a.refunds_fen or 0)}
+
+
+# ---------------------------------------------------------------- the read side for other areas
+
+
+def _record(item: Any, refunded: int) -> PaymentRecord:
+    return PaymentRecord(str(item.merchant_id), str(item.partner_id), str(item.out_trade_no), str(item.buyer_id),
+                         int(item.amount_fen or 0), item.paid_at, refunded)
+
+
+def _with_refunds(items: Iterable[Any]) -> list[PaymentRecord]:
+    """Payments with their refunds: the sum of the refund items read alongside, or the payment's
+    own `refunded_fen` total when that is larger (a refund may not be in the same page yet)."""
+    payments: dict[str, Any] = {}
+    refunds: dict[str, int] = defaultdict(int)
+    for item in items:
+        if item.sk == PAYMENT_SK:
+            payments[item.pk] = item
+        elif (item.sk or "").startswith(REFUND_SK_PREFIX):
+            refunds[item.pk] += int(item.amount_fen or 0)
+    return [_record(p, max(refunds.get(pk, 0), int(p.refunded_fen or 0))) for pk, p in payments.items()]
+
+
+class DynamoPaymentHistory:
+    """Implements `PaymentHistory` over the payments table and its indexes."""
+
+    def merchant_payments(self, merchant_id: str, since: datetime, until: datetime) -> list[PaymentRecord]:
+        rows = with_retries(lambda: list(PaymentModel.merchant_paid_index.query(
+            merchant_id, PaymentModel.paid_at.between(since, until))))
+        return _with_refunds(r for r in rows if r.paid_at < until)
+
+    def earliest_qualifying(self, merchant_id: str, min_fen: int,
+                            before: datetime | None = None) -> PaymentRecord | None:
+        cond = PaymentModel.paid_at < before if before is not None else None
+        best: PaymentRecord | None = None
+        qualifying = (PaymentModel.sk == PAYMENT_SK) & (PaymentModel.amount_fen >= min_fen)
+        for r in PaymentModel.merchant_paid_index.query(merchant_id, cond, filter_condition=qualifying):
+            record = _record(r, 0)
+            if best is not None and record.paid_at > best.paid_at:
+                break
+            if best is None or (record.paid_at, record.out_trade_no) < (best.paid_at, best.out_trade_no):
+                best = record
+        return best
+
+    def buyer_payments(self, merchant_id: str, buyer_id: str, since: datetime,
+                       until: datetime) -> list[PaymentRecord]:
+        return [_record(p, int(p.refunded_fen or 0)) for p in PaymentModel.buyer_index.query(
+            buyer_key(merchant_id, buyer_id), PaymentModel.paid_at.between(since, until))]
+
+    def payments_between(self, since: datetime, until: datetime) -> list[PaymentRecord]:
+        rows = with_retries(lambda: list(PaymentModel.scan(PaymentModel.paid_at.between(since, until))))
+        return [p for p in _with_refunds(rows) if p.paid_at < until]
+
+    def all_payments(self) -> list[PaymentRecord]:
+        return _with_refunds(with_retries(lambda: list(PaymentModel.scan())))
+
+    def savings_by_membership(self) -> dict[str, int]:
+        out: dict[str, int] = defaultdict(int)
+        for m in PaymentModel.scan(PaymentModel.membership_id.exists() & (PaymentModel.sk == PAYMENT_SK)):
+            out[str(m.membership_id)] += int(m.member_savings_fen or 0) - int(m.savings_reversed_fen or 0)
+        return dict(out)
+
+    def from_stream_image(self, image: dict[str, Any]) -> PaymentRecord | None:
+        if image.get("sk") != PAYMENT_SK:
+            return None
+        return PaymentRecord(str(image["merchant_id"]), str(image["partner_id"]), str(image["out_trade_no"]),
+                             str(image["buyer_id"]), int(image["amount_fen"]), _DT.deserialize(str(image["paid_at"])),
+                             int(image.get("refunded_fen", 0) or 0))

@@ -1,0 +1,242 @@
+"""The payments area's ports: what it needs from storage and from other areas, what it offers
+them, and the plain data they pass. No AWS here.
+
+Dependencies run one way: onboarding ← payments ← memberships ← contests. So the payments
+area never imports memberships: it declares here what it needs of members' savings
+(`MemberSavings`), and the memberships area implements it; the contest reads payment facts
+through `PaymentHistory`, which this area implements over its own table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from chalicelib.onboarding.domain import TerminalGuard
+from chalicelib.payments.domain import PaymentFacts, RecordedPayment
+
+# ---------------------------------------------------------------- what other areas contribute
+
+
+class TerminalGuards(Protocol):
+    """Implemented by the onboarding area (it owns terminals and their nonces)."""
+
+    def contribute(self, tx: Any, guard: TerminalGuard) -> None:
+        """Add to `tx` the nonce claim (label `nonce`: fails if used within its TTL) and the check
+        that the terminal is not revoked (label `terminal`)."""
+        ...
+
+
+@dataclass(frozen=True)
+class SavingsDecision:
+    """How much of a payment's discount counts as member savings, for which membership, and the
+    flags the payment is recorded with when not all of it does."""
+
+    counted_fen: int
+    membership_id: str | None
+    flags: tuple[str, ...] = field(default_factory=tuple)
+
+
+NO_SAVINGS = SavingsDecision(0, None)
+
+
+class MemberSavings(Protocol):
+    """Implemented by the memberships area: the savings rule, and the savings move that commits in
+    the payment's (or refund's) own transaction."""
+
+    def decide(self, merchant_id: str, buyer_id: str, amount_fen: int, discount_fen: int,
+               paid_at: datetime) -> SavingsDecision:
+        """What counts of a discount the buyer got on a payment at `paid_at`."""
+        ...
+
+    def contribute(self, tx: Any, membership_id: str, delta_fen: int, now: datetime) -> None:
+        """Add `delta_fen` (negative: a reversal) to the membership's savings in `tx`, on condition
+        that its savings still move at `now` (label `membership`)."""
+        ...
+
+    def summary(self, merchant_id: str, now: datetime) -> dict[str, int]:
+        """Memberships of the merchant active at `now`: `active`, `locked_fees_fen`, `savings_fen`."""
+        ...
+
+    def all_savings(self) -> dict[str, int]:
+        """Every membership's savings, by membership id (audits only: a scan)."""
+        ...
+
+
+# ---------------------------------------------------------------- the callback log
+
+
+@dataclass(frozen=True)
+class CallbackRecord:
+    """One callback as received and what became of it: the value the service returns and the
+    repository writes (in the recording transaction when there is one). `received` — the log
+    item's sort key — is fixed when the callback arrives, so a retried write writes one item."""
+
+    source: str  # terminal | alipay
+    path: str
+    received: str  # <UTC ISO time, microseconds>#<random>
+    body: str
+    body_bytes: int
+    headers: Mapping[str, str]
+    status: int = 0
+    code: str | None = None
+    outcome: str = ""  # recorded | duplicate | ignored | rejected | failed
+    merchant_id: str | None = None
+    terminal_id: str | None = None
+    out_trade_no: str | None = None
+
+    @property
+    def log_key(self) -> str:
+        return self.merchant_id or f"unknown#{self.source}"
+
+    def with_outcome(self, status: int, outcome: str, code: str | None = None) -> CallbackRecord:
+        return replace(self, status=status, outcome=outcome, code=code)
+
+    def about(self, **what: Any) -> CallbackRecord:
+        """The same callback, now known to concern this merchant / terminal / payment."""
+        return replace(self, **what)
+
+
+def received_key(at: datetime, suffix: str) -> str:
+    return f"{at.astimezone(UTC).isoformat(timespec='microseconds')}#{suffix}"
+
+
+# ---------------------------------------------------------------- the repository port
+
+
+@dataclass(frozen=True)
+class NewPayment:
+    facts: PaymentFacts
+    payment_id: str
+    business_day: str
+    member_savings_fen: int
+    membership_id: str | None
+    flags: tuple[str, ...]
+    recorded_at: datetime
+
+
+@dataclass(frozen=True)
+class NewRefund:
+    payment: RecordedPayment
+    refund_sk: str
+    refund_id: str
+    out_request_no: str
+    source: str
+    amount_fen: int
+    recorded_at: datetime
+    business_day: str
+    savings_reversed_fen: int  # applied to the membership in the same transaction
+    requested_fen: int | None = None  # a terminal refund's own amount (None: same as amount_fen)
+    terminal_fen: int = 0  # added to the payment's terminal_refunded_fen
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """A write's outcome: committed, or the labels of the items whose condition failed
+    (`nonce`, `terminal`, `payment`, `refund`, `membership`) and nothing written."""
+
+    ok: bool
+    failed: frozenset[str] = frozenset()
+    existing: RecordedPayment | None = None  # the recorded payment when `payment` was already taken
+
+
+@dataclass(frozen=True)
+class Aggregate:
+    gmv_fen: int = 0
+    payments: int = 0
+    refunds_fen: int = 0
+    customers: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {"gmv_fen": self.gmv_fen, "payments": self.payments, "refunds_fen": self.refunds_fen,
+                "customers": self.customers}
+
+
+class PaymentsRepository(Protocol):
+    """What the payments use cases need from storage. Each write is all or nothing: one
+    transaction with the items other areas contribute (nonce, savings) and the callback log."""
+
+    def record_payment(self, new: NewPayment, guard: TerminalGuard | None, log: CallbackRecord | None,
+                       token: str | None) -> WriteResult:
+        """Put the payment (its key must be new) with its day/month aggregates and customer markers,
+        the membership's savings, the log entry and the nonce."""
+        ...
+
+    def record_refund(self, new: NewRefund, guard: TerminalGuard | None, log: CallbackRecord | None,
+                      token: str | None) -> WriteResult:
+        """Put the refund (its key must be new) if the payment's refunded totals are still the ones
+        read, moving the aggregates of the refund's business day and the membership's savings."""
+        ...
+
+    def claim_guard(self, guard: TerminalGuard, log: CallbackRecord | None) -> WriteResult:
+        """Claim the nonce of a request that records nothing else, with its log entry."""
+        ...
+
+    def log_callback(self, record: CallbackRecord) -> None:
+        """Write the log entry of a callback that no other write carried."""
+        ...
+
+    def load_payment(self, merchant_id: str, out_trade_no: str) -> tuple[RecordedPayment | None, dict[str, int]]:
+        """The payment and its refunds as {refund sk: requested amount}, read consistently."""
+        ...
+
+    def day_figures(self, merchant_id: str, day: str) -> Aggregate: ...
+
+    def month_figures(self, merchant_id: str, month: str) -> Aggregate: ...
+
+    def callbacks(self, log_key: str, limit: int = 50) -> list[dict[str, Any]]:
+        """The latest callbacks of a merchant (or `unknown#<source>`), newest first."""
+        ...
+
+
+# ---------------------------------------------------------------- what the area offers others
+
+
+@dataclass(frozen=True)
+class PaymentRecord:
+    """A recorded payment as other areas may know it, with the total refunded so far."""
+
+    merchant_id: str
+    partner_id: str
+    out_trade_no: str
+    buyer_id: str
+    amount_fen: int
+    paid_at: datetime
+    refunded_fen: int = 0
+
+
+class PaymentHistory(Protocol):
+    """Read access to the recorded payments for other areas (offers, contest, audit). Implemented
+    over the payments table by `chalicelib.payments.dynamo.DynamoPaymentHistory`."""
+
+    def merchant_payments(self, merchant_id: str, since: datetime, until: datetime) -> list[PaymentRecord]:
+        """Payments of a merchant with `since` ≤ paid_at < `until`, each with its refunds."""
+        ...
+
+    def earliest_qualifying(self, merchant_id: str, min_fen: int,
+                            before: datetime | None = None) -> PaymentRecord | None:
+        """The merchant's earliest payment of at least `min_fen` (ties by out_trade_no)."""
+        ...
+
+    def buyer_payments(self, merchant_id: str, buyer_id: str, since: datetime,
+                       until: datetime) -> list[PaymentRecord]:
+        """A buyer's payments at one merchant with `since` ≤ paid_at ≤ `until`."""
+        ...
+
+    def payments_between(self, since: datetime, until: datetime) -> list[PaymentRecord]:
+        """Every payment with `since` ≤ paid_at < `until` (a scan: contest backfill only)."""
+        ...
+
+    def all_payments(self) -> list[PaymentRecord]:
+        """Every recorded payment (audits only: a scan)."""
+        ...
+
+    def savings_by_membership(self) -> dict[str, int]:
+        """Σ counted savings net of reversals per membership id (audits only: a scan)."""
+        ...
+
+    def from_stream_image(self, image: dict[str, Any]) -> PaymentRecord | None:
+        """The payment a payments-table stream image shows (None for refunds and other items)."""
+        ...

@@ -1,0 +1,121 @@
+"""In-memory fakes of the onboarding adapters (see tests/integration/test_onboarding_repository.py)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from chalicelib.auth import NONCE_TTL_SECONDS
+from chalicelib.errors import Conflict
+from chalicelib.onboarding.domain import Merchant, Partner, Store, Terminal, TerminalGuard, nonce_free
+from chalicelib.onboarding.ports import nonce_key, seller_key
+from tests.fakes.tx import FakeTx
+
+
+class InMemoryOnboardingRepository:
+    def __init__(self) -> None:
+        self.partners: dict[str, Partner] = {}
+        self.merchants: dict[str, Merchant] = {}
+        self.stores: dict[str, Store] = {}
+        self.terminals: dict[str, Terminal] = {}
+        self.guards: dict[str, datetime | None] = {}
+        self._lock = threading.Lock()
+
+    def add_partner(self, partner: Partner) -> None:
+        with self._lock:
+            if partner.partner_id in self.partners:
+                raise Conflict("partner exists", code="partner_exists")
+            self.partners[partner.partner_id] = partner
+
+    def get_partner(self, partner_id: str) -> Partner | None:
+        return self.partners.get(partner_id)
+
+    def list_partners(self) -> list[Partner]:
+        return list(self.partners.values())
+
+    def add_merchant(self, merchant: Merchant, stores: Sequence[Store]) -> None:
+        with self._lock:
+            if merchant.alipay_seller_id and seller_key(merchant.alipay_seller_id) in self.guards:
+                raise Conflict("alipay_seller_id is already registered", code="seller_id_taken")
+            if merchant.alipay_seller_id:
+                self.guards[seller_key(merchant.alipay_seller_id)] = None
+            self.merchants[merchant.merchant_id] = merchant
+            for s in stores:
+                self.stores[s.store_id] = s
+
+    def get_merchant(self, merchant_id: str) -> Merchant | None:
+        return self.merchants.get(merchant_id)
+
+    def merchant_by_seller(self, seller_id: str) -> Merchant | None:
+        return next((m for m in self.merchants.values() if m.alipay_seller_id == seller_id), None)
+
+    def list_merchants(self, partner_id: str) -> list[Merchant]:
+        return sorted((m for m in self.merchants.values() if m.partner_id == partner_id),
+                      key=lambda m: m.merchant_id)
+
+    def get_store(self, store_id: str) -> Store | None:
+        return self.stores.get(store_id)
+
+    def list_stores(self, merchant_id: str) -> list[Store]:
+        return sorted((s for s in self.stores.values() if s.merchant_id == merchant_id), key=lambda s: s.store_id)
+
+    def add_terminal(self, terminal: Terminal) -> None:
+        with self._lock:
+            if terminal.terminal_id in self.terminals:
+                raise Conflict("terminal exists", code="terminal_exists")
+            self.terminals[terminal.terminal_id] = terminal
+
+    def get_terminal(self, terminal_id: str) -> Terminal | None:
+        return self.terminals.get(terminal_id)
+
+    def revoke_terminal(self, terminal_id: str, at: datetime) -> None:
+        with self._lock:
+            t = self.terminals.get(terminal_id)
+            if t is not None and t.revoked_at is None:
+                self.terminals[terminal_id] = replace(t, revoked_at=at)
+
+    def claim_nonce(self, terminal_id: str, nonce: str, now: datetime, ttl_seconds: int) -> bool:
+        key = nonce_key(terminal_id, nonce)
+        with self._lock:
+            if not nonce_free(self.guards.get(key), _seconds(now)):
+                return False
+            self.guards[key] = _seconds(now + timedelta(seconds=ttl_seconds))
+            return True
+
+    # -- the PartnerDirectory port
+    def partner_names(self, partner_ids: Iterable[str]) -> dict[str, str]:
+        return {p: self.partners[p].name for p in set(partner_ids) if p in self.partners}
+
+    def all_partner_ids(self) -> list[str]:
+        return list(self.partners)
+
+    def merchants_of(self, partner_ids: Iterable[str]) -> list[str]:
+        wanted = set(partner_ids)
+        return [m.merchant_id for m in self.merchants.values() if m.partner_id in wanted]
+
+
+def _seconds(at: datetime) -> datetime:
+    """Like the TTLAttribute of the real table: whole seconds."""
+    return at.replace(microsecond=0)
+
+
+class FakeTerminalGuards:
+    """The in-memory `TerminalGuards`: the nonce claim and revocation check in a `FakeTx`."""
+
+    def __init__(self, repo: InMemoryOnboardingRepository) -> None:
+        self.repo = repo
+
+    def contribute(self, tx: FakeTx, guard: TerminalGuard) -> None:
+        key = nonce_key(guard.terminal_id, guard.nonce)
+        repo = self.repo
+        tx.require("nonce", lambda: nonce_free(repo.guards.get(key), _seconds(guard.at)))
+        tx.require("terminal", lambda: (t := repo.terminals.get(guard.terminal_id)) is not None and not t.revoked)
+
+        def claim() -> None:
+            repo.guards[key] = _seconds(guard.at + timedelta(seconds=NONCE_TTL_SECONDS))
+
+        tx.then(claim)
+
+
