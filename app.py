@@ -1,5 +1,5 @@
 """yundian: the routing table. Views live in chalicelib/api/ blueprints; logic in services;
-everything is built by `chalicelib.bootstrap.bootstrap`, held for this process by `runtime`."""
+everything is built by `chalicelib.bootstrap.bootstrap` and held for this process by `runtime`."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from chalice import Chalice, Rate
 
 from chalicelib.api import contests, memberships, onboarding, operations, payments
 from chalicelib.api.routing import contract_errors_middleware
-from chalicelib.bootstrap import Runtime
 from chalicelib.observability import http_middleware, job_middleware, tracing_middleware
+from chalicelib.runtime import Runtime
 
 app = Chalice(app_name="yundian")
 app.api.binary_types = []  # every body reaches the views as text; they read raw bytes themselves

@@ -8,6 +8,7 @@ import sys
 BENCHMARKS = {
     "payments": "bench.payments",
     "contests": "bench.contests",
+    "imports": "bench.imports",
 }
 
 

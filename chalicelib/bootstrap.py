@@ -3,13 +3,12 @@ once, from the frozen `Config`, with explicit arguments (cosmicpython, chapter 1
 binds the tables (once per process) and nothing else: no thread, socket or client is started
 until a request needs one. Tests and `localdev/` pass overrides (a clock, fakes, a hook).
 
-`Runtime` holds the one `Services` the HTTP views and event handlers of `app.py` use: built
-from the environment on first use in Lambda, installed explicitly by tests and `localdev/`.
+`chalicelib.runtime.Runtime` holds the one `Services` the views and event handlers of `app.py`
+use.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -122,26 +121,3 @@ def bootstrap(
         stream_handlers={"payments": contests.handle_payment_stream,
                          "memberships": contests.handle_membership_stream},
     )
-
-
-class Runtime:
-    """The `Services` of this process, for the views and event handlers in `app.py`.
-
-    In Lambda the first request builds them from the environment (a warm container reuses
-    them); tests and `localdev/` build their own with `bootstrap` and `install` them."""
-
-    def __init__(self, build: Callable[[], Services] | None = None) -> None:
-        self._build = build or (lambda: bootstrap(Config.from_env()))
-        self._services: Services | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def services(self) -> Services:
-        if self._services is None:
-            with self._lock:
-                if self._services is None:
-                    self._services = self._build()
-        return self._services
-
-    def install(self, services: Services | None) -> None:
-        self._services = services

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.auth import Principal, issue_token
-from chalicelib.onboarding.schemas import CreateMerchant, CreateTerminal
 
 if TYPE_CHECKING:
     from chalicelib.bootstrap import Services
@@ -48,26 +47,23 @@ def seed(services: Services, state_file: Path) -> tuple[dict[str, Any], bool]:
         if _still_there(services, demo):
             return demo, False
     svc = services.onboarding
-    partner = svc.create_partner(SEEDER, "Demo Partner (Hangzhou)")
+    partner = svc.create_partner(SEEDER, _json({"name": "Demo Partner (Hangzhou)"}))
     merchants = []
     for spec in MERCHANTS:
         spec = dict(spec)
         if services.onboarding_repo.merchant_by_seller(spec["alipay_seller_id"]) is not None:
             spec.pop("alipay_seller_id")  # left by an earlier demo whose state file was deleted
-        m = svc.create_merchant(SEEDER, partner["partner_id"], CreateMerchant.model_validate(spec))
+        m = svc.create_merchant(SEEDER, partner["partner_id"], _json(spec))
         terminals = []
         for store, kind in zip(m["stores"], ("qr", "face"), strict=False):
-            t = svc.create_terminal(SEEDER, m["merchant_id"],
-                                    CreateTerminal.model_validate({"store_id": store["store_id"], "kind": kind}))
+            t = svc.create_terminal(SEEDER, m["merchant_id"], _json({"store_id": store["store_id"], "kind": kind}))
             terminals.append({"terminal_id": t["terminal_id"], "secret": t["secret"],
                               "store_id": t["store_id"], "kind": kind})
         merchants.append({"merchant_id": m["merchant_id"], "name": m["name"], "stores": m["stores"],
                           "terminals": terminals})
-    from chalicelib.memberships.schemas import CreatePlan
-
-    services.memberships.create_plan(SEEDER, merchants[0]["merchant_id"], CreatePlan(
-        name="Noodle lovers' month", fee_fen=3000, period_days=30, discount_percent=10,
-        max_discount_per_order_fen=500, refund_window_days=7))
+    services.memberships.create_plan(SEEDER, merchants[0]["merchant_id"], _json({
+        "name": "Noodle lovers' month", "fee_fen": 3000, "period_days": 30, "discount_percent": 10,
+        "max_discount_per_order_fen": 500, "refund_window_days": 7}))
     demo = {"partner_id": partner["partner_id"], "partner_name": partner["name"], "merchants": merchants}
     state_file.parent.mkdir(parents=True, exist_ok=True)
     state_file.write_text(json.dumps(demo, indent=2) + "\n")
@@ -85,3 +81,8 @@ def tokens(secret: str, demo: dict[str, Any], now: float | None = None) -> dict[
                                partner_id=demo["partner_id"]),
         "merchant": issue_token(secret, sub="demo-merchant", role="merchant", exp=exp, merchant_id=first),
     }
+
+
+def _json(body: dict[str, Any]) -> bytes:
+    """A request body as the services receive it."""
+    return json.dumps(body).encode()

@@ -8,7 +8,14 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import BaseModel
+
 from chalicelib.auth import issue_token, terminal_signature
+
+
+def raw(model: BaseModel | None = None, **fields: Any) -> bytes:
+    """A request body as services receive it: a schema model's or these fields' JSON bytes."""
+    return model.model_dump_json().encode() if model is not None else json.dumps(fields).encode()
 
 
 @dataclass

@@ -23,7 +23,7 @@ MEMBERSHIPS_STREAM_ARN = os.environ.get(
 @router.route("/v1/contests", "POST", roles=("admin",), body=CreateContest, status=201, tag="contests")
 def create_contest(ctx: Ctx) -> dict[str, Any]:
     """Create a contest with its rounds, weights, rules and prizes."""
-    return ctx.services.contests.create(ctx.who, ctx.body)
+    return ctx.services.contests.create(ctx.who, ctx.raw)
 
 
 @router.route("/v1/contests/{contest_id}", "GET", roles=("admin", "partner"), tag="contests")

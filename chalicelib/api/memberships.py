@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import Response
 
 from chalicelib.api.routing import Ctx, Router
-from chalicelib.memberships.idempotency import Outcome
 from chalicelib.memberships.schemas import CreatePlan, LockIn, OfferRequest, RefundRequest
 
 router = Router(__name__)
+
+if TYPE_CHECKING:
+    from chalicelib.memberships.idempotency import Outcome
 
 
 def _respond(outcome: Outcome) -> Response:
@@ -24,13 +26,13 @@ def _respond(outcome: Outcome) -> Response:
        status=201, tag="memberships")
 def create_plan(ctx: Ctx, merchant_id: str) -> dict[str, Any]:
     """Create a membership plan for a merchant."""
-    return ctx.services.memberships.create_plan(ctx.who, merchant_id, ctx.body)
+    return ctx.services.memberships.create_plan(ctx.who, merchant_id, ctx.raw)
 
 
 @router.route("/v1/memberships", "POST", roles=("customer",), body=LockIn, status=201, tag="memberships")
 def lock_in(ctx: Ctx) -> Response:
     """Lock a plan's fee and become a member (idempotent by Idempotency-Key)."""
-    return _respond(ctx.services.memberships.lock_in(ctx.who, ctx.body.plan_id, ctx.header("Idempotency-Key")))
+    return _respond(ctx.services.memberships.lock_in(ctx.who, ctx.raw, ctx.header("Idempotency-Key")))
 
 
 @router.route("/v1/memberships/{membership_id}", "GET", tag="memberships")
@@ -49,10 +51,10 @@ def my_memberships(ctx: Ctx) -> dict[str, Any]:
        tag="memberships")
 def refund(ctx: Ctx, membership_id: str) -> Response:
     """Ask back the shortfall after the period (idempotent by Idempotency-Key)."""
-    return _respond(ctx.services.memberships.refund(ctx.who, membership_id, ctx.header("Idempotency-Key")))
+    return _respond(ctx.services.memberships.refund(ctx.who, membership_id, ctx.raw, ctx.header("Idempotency-Key")))
 
 
 @router.route("/v1/terminal/offers", "POST", auth="terminal", body=OfferRequest, tag="memberships")
 def offers(ctx: Ctx) -> dict[str, Any]:
     """What the big screen shows before the buyer pays: member discount or a membership offer."""
-    return ctx.services.memberships.offer(ctx.terminal, ctx.body)
+    return ctx.services.memberships.offer(ctx.terminal, ctx.raw)

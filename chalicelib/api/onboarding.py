@@ -13,21 +13,21 @@ router = Router(__name__)
 @router.route("/v1/partners", "POST", roles=("admin",), body=CreatePartner, status=201, tag="onboarding")
 def create_partner(ctx: Ctx) -> dict[str, Any]:
     """Register a partner (payment service provider)."""
-    return ctx.services.onboarding.create_partner(ctx.who, ctx.body.name)
+    return ctx.services.onboarding.create_partner(ctx.who, ctx.raw)
 
 
 @router.route("/v1/partners/{partner_id}/merchants", "POST", roles=("admin", "partner"), body=CreateMerchant,
        status=201, tag="onboarding")
 def create_merchant(ctx: Ctx, partner_id: str) -> dict[str, Any]:
     """Onboard a merchant with its stores."""
-    return ctx.services.onboarding.create_merchant(ctx.who, partner_id, ctx.body)
+    return ctx.services.onboarding.create_merchant(ctx.who, partner_id, ctx.raw)
 
 
 @router.route("/v1/merchants/{merchant_id}/terminals", "POST", roles=("admin", "partner", "merchant"),
        body=CreateTerminal, status=201, tag="onboarding")
 def create_terminal(ctx: Ctx, merchant_id: str) -> dict[str, Any]:
     """Register a terminal at a store; its secret is returned once."""
-    return ctx.services.onboarding.create_terminal(ctx.who, merchant_id, ctx.body)
+    return ctx.services.onboarding.create_terminal(ctx.who, merchant_id, ctx.raw)
 
 
 @router.route("/v1/terminals/{terminal_id}", "DELETE", roles=("admin", "partner", "merchant"), status=204,

@@ -10,7 +10,7 @@ from pydantic import Field
 from chalicelib.api.routing import Ctx, Router
 from chalicelib.clock import OffsetClock, iso
 from chalicelib.errors import Invalid, NotFound
-from chalicelib.schemas import EARLIEST, LATEST, Body, Timestamp
+from chalicelib.schemas import EARLIEST, LATEST, Body, Timestamp, parse_body
 
 router = Router(__name__)
 
@@ -64,7 +64,7 @@ def get_clock(ctx: Ctx) -> dict[str, Any]:
 def set_clock(ctx: Ctx) -> dict[str, Any]:
     """Move the business clock (local stage only)."""
     clock = _test_clock(ctx)
-    change: ClockChange = ctx.body
+    change = parse_body(ClockChange, ctx.raw)
     if (change.advance_seconds is None) == (change.now is None):
         raise Invalid("give exactly one of advance_seconds or now", code="invalid_value")
     if change.now is not None:

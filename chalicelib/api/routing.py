@@ -1,6 +1,6 @@
-"""The one place where HTTP meets the services: body limits, parsing and validation with
-declared pydantic models, authentication, and the mapping of `AppError` to the contract's
-`{"code", "message"}` bodies. Every route is declared with `Router.route(...)`, which also
+"""The one place where HTTP meets the services: body limits, authentication, the declared body
+models (for the OpenAPI document; the services parse bodies with them), and the mapping of
+`AppError` to the contract's `{"code", "message"}` bodies. Every route is declared with `Router.route(...)`, which also
 records it for the OpenAPI document.
 """
 
@@ -19,14 +19,15 @@ from chalicelib.auth import Principal, decode_bearer, parse_terminal_headers
 from chalicelib.clock import wall_clock
 from chalicelib.errors import AppError, BadRequest, PayloadTooLarge
 from chalicelib.observability import logger, metrics
-from chalicelib.schemas import MAX_BODY_BYTES, parse_body
+from chalicelib.schemas import MAX_BODY_BYTES
 from chalicelib.storage import translate_storage_errors
 
 M = TypeVar("M", bound=BaseModel)
 ANY_CONTENT = ["*/*"]
 
 if TYPE_CHECKING:
-    from chalicelib.bootstrap import Runtime, Services
+    from chalicelib.bootstrap import Services
+    from chalicelib.runtime import Runtime
 
 
 @dataclass(frozen=True)
@@ -47,10 +48,10 @@ OPERATIONS: list[Operation] = []
 
 @dataclass
 class Ctx:
-    """What a view gets: the validated body, who is calling, and the raw request."""
+    """What a view gets: who is calling, the raw request and its body (the services parse it with
+    their own models), and the application's services."""
 
     request: Any
-    body: Any = None
     principal: Principal | None = None
     terminal: Any = None
     params: dict[str, str] = field(default_factory=dict)
@@ -162,8 +163,6 @@ class Router:
                     elif auth == "terminal":
                         signed = parse_terminal_headers(request.headers, wall_clock())
                         ctx.terminal = services.terminal_auth.authenticate(signed, method, path, raw)
-                    if body is not None and (method in ("POST", "PUT", "PATCH") or raw):
-                        ctx.body = parse_body(body, raw)
                     return view(ctx, **params)
 
                 return handle_errors(run, status)

@@ -27,6 +27,7 @@ from chalicelib.memberships.ports import MembershipHistory
 from chalicelib.observability import logger, metrics
 from chalicelib.onboarding.ports import PartnerDirectory
 from chalicelib.payments.ports import PaymentHistory
+from chalicelib.schemas import parse_body
 
 R = TypeVar("R")  # a record another area decodes from its stream
 
@@ -85,7 +86,8 @@ class ContestService:
         return payment_fact(record) if record else None
 
     # -- contests
-    def create(self, who: Principal, body: CreateContest) -> dict[str, Any]:
+    def create(self, who: Principal, raw: bytes) -> dict[str, Any]:
+        body = parse_body(CreateContest, raw)
         who.require_role("admin")
         rules = body.rules
         now = self.clock.now()

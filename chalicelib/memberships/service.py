@@ -35,11 +35,12 @@ from chalicelib.memberships.domain import (
 from chalicelib.memberships.idempotency import Idempotency, Outcome
 from chalicelib.memberships.ports import MembershipRepository
 from chalicelib.memberships.provider import FeeProvider
-from chalicelib.memberships.schemas import CreatePlan, OfferRequest
+from chalicelib.memberships.schemas import CreatePlan, LockIn, OfferRequest, RefundRequest
 from chalicelib.observability import logger, metrics
 from chalicelib.onboarding.domain import TerminalIdentity
 from chalicelib.onboarding.service import OnboardingService
 from chalicelib.payments.ports import PaymentHistory
+from chalicelib.schemas import parse_body
 
 REFUND_ATTEMPTS = 8  # re-reads when savings move under a refund
 LIFECYCLE_BATCH = 500
@@ -58,8 +59,9 @@ class MembershipService:
         self.payments = payments
 
     # -- plans
-    def create_plan(self, who: Principal, merchant_id: str, body: CreatePlan) -> dict[str, Any]:
+    def create_plan(self, who: Principal, merchant_id: str, raw: bytes) -> dict[str, Any]:
         """A merchant's membership plan (its merchant, its partner, admin)."""
+        body = parse_body(CreatePlan, raw)
         merchant = self.onboarding.merchant_for(who, merchant_id)
         plan = Plan(
             plan_id=new_id("pln"), merchant_id=merchant.merchant_id, name=body.name, fee_fen=body.fee_fen,
@@ -75,8 +77,9 @@ class MembershipService:
         return [p.to_dict() for p in self.repo.list_plans(merchant_id)]
 
     # -- lock-in
-    def lock_in(self, who: Principal, plan_id: str, key: str | None) -> Outcome:
+    def lock_in(self, who: Principal, raw: bytes, key: str | None) -> Outcome:
         """Lock a plan's fee and start a membership now (customer; idempotent by key)."""
+        plan_id = parse_body(LockIn, raw).plan_id
         who.require_role("customer")
 
         def run() -> Outcome:
@@ -143,8 +146,9 @@ class MembershipService:
         return {"memberships": [m.to_dict(now) for m in self.repo.for_customer(who.sub)]}
 
     # -- refund
-    def refund(self, who: Principal, membership_id: str, key: str | None) -> Outcome:
+    def refund(self, who: Principal, membership_id: str, raw: bytes, key: str | None) -> Outcome:
         """Return the shortfall after the period (its customer; idempotent by key)."""
+        parse_body(RefundRequest, raw)  # no fields yet: a body, if any, must still be well-formed
         who.require_role("customer")
 
         def run() -> Outcome:
@@ -190,8 +194,9 @@ class MembershipService:
             return False
 
     # -- the big screen
-    def offer(self, terminal: TerminalIdentity, body: OfferRequest) -> dict[str, Any]:
+    def offer(self, terminal: TerminalIdentity, raw: bytes) -> dict[str, Any]:
         """Member discount, or the best plan to offer a non-member, for a price before discount."""
+        body = parse_body(OfferRequest, raw)
         now = self.clock.now()
         merchant_id, amount = terminal.merchant_id, body.amount_fen
         for m in self._member_candidates(merchant_id, body.buyer_id, now):

@@ -13,7 +13,8 @@ from chalicelib.errors import NotFound, Unauthorized
 from chalicelib.ids import new_id, new_secret
 from chalicelib.onboarding.domain import Merchant, Partner, Store, Terminal, TerminalIdentity
 from chalicelib.onboarding.ports import OnboardingRepository
-from chalicelib.onboarding.schemas import CreateMerchant, CreateTerminal
+from chalicelib.onboarding.schemas import CreateMerchant, CreatePartner, CreateTerminal
+from chalicelib.schemas import parse_body
 
 PlanLister = Callable[[str], list[dict[str, Any]]]
 
@@ -25,7 +26,8 @@ class OnboardingService:
         self._plans = plans or (lambda merchant_id: [])
 
     # -- partners
-    def create_partner(self, who: Principal, name: str) -> dict[str, Any]:
+    def create_partner(self, who: Principal, raw: bytes) -> dict[str, Any]:
+        name = parse_body(CreatePartner, raw).name
         who.require_role("admin")
         partner = Partner(new_id("ptn"), name, self.clock.now())
         self.repo.add_partner(partner)
@@ -38,7 +40,8 @@ class OnboardingService:
         return partner
 
     # -- merchants
-    def create_merchant(self, who: Principal, partner_id: str, body: CreateMerchant) -> dict[str, Any]:
+    def create_merchant(self, who: Principal, partner_id: str, raw: bytes) -> dict[str, Any]:
+        body = parse_body(CreateMerchant, raw)
         who.require_role("admin", "partner")
         who.require_partner(partner_id)
         self.partner(partner_id)
@@ -76,7 +79,8 @@ class OnboardingService:
         return merchant
 
     # -- terminals
-    def create_terminal(self, who: Principal, merchant_id: str, body: CreateTerminal) -> dict[str, Any]:
+    def create_terminal(self, who: Principal, merchant_id: str, raw: bytes) -> dict[str, Any]:
+        body = parse_body(CreateTerminal, raw)
         merchant = self.merchant_for(who, merchant_id)
         store = self.repo.get_store(body.store_id)
         if store is None or store.merchant_id != merchant.merchant_id:

@@ -8,19 +8,53 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from chalicelib.errors import AppError
 from chalicelib.observability import logger
-from chalicelib.payments.ports import CallbackRecord, received_key
 
 LOGGED_BODY_CHARS = 16 * 1024
 _KEPT_HEADERS = ("content-type", "user-agent", "x-yundian-terminal", "x-yundian-timestamp", "x-yundian-nonce")
 _HEADER_CHARS = 128
+
+
+@dataclass(frozen=True)
+class CallbackRecord:
+    """One callback as received and what became of it: the value the service returns and the
+    repository writes (in the recording transaction when there is one). `received` — the log
+    item's sort key — is fixed when the callback arrives, so a retried write writes one item."""
+
+    source: str  # terminal | alipay
+    path: str
+    received: str  # <UTC ISO time, microseconds>#<random>
+    body: str
+    body_bytes: int
+    headers: Mapping[str, str]
+    status: int = 0
+    code: str | None = None
+    outcome: str = ""  # recorded | duplicate | ignored | rejected | failed
+    merchant_id: str | None = None
+    terminal_id: str | None = None
+    out_trade_no: str | None = None
+
+    @property
+    def log_key(self) -> str:
+        return self.merchant_id or f"unknown#{self.source}"
+
+    def with_outcome(self, status: int, outcome: str, code: str | None = None) -> CallbackRecord:
+        return replace(self, status=status, outcome=outcome, code=code)
+
+    def about(self, **what: Any) -> CallbackRecord:
+        """The same callback, now known to concern this merchant / terminal / payment."""
+        return replace(self, **what)
+
+
+def received_key(at: datetime, suffix: str) -> str:
+    return f"{at.astimezone(UTC).isoformat(timespec='microseconds')}#{suffix}"
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,12 @@ through `PaymentHistory`, which this area implements over its own table.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from chalicelib.onboarding.domain import TerminalGuard
+from chalicelib.payments.callbacks import CallbackRecord, received_key  # noqa: F401 - part of the port
 from chalicelib.payments.domain import PaymentFacts, RecordedPayment
 
 # ---------------------------------------------------------------- what other areas contribute
@@ -63,44 +63,6 @@ class MemberSavings(Protocol):
     def all_savings(self) -> dict[str, int]:
         """Every membership's savings, by membership id (audits only: a scan)."""
         ...
-
-
-# ---------------------------------------------------------------- the callback log
-
-
-@dataclass(frozen=True)
-class CallbackRecord:
-    """One callback as received and what became of it: the value the service returns and the
-    repository writes (in the recording transaction when there is one). `received` — the log
-    item's sort key — is fixed when the callback arrives, so a retried write writes one item."""
-
-    source: str  # terminal | alipay
-    path: str
-    received: str  # <UTC ISO time, microseconds>#<random>
-    body: str
-    body_bytes: int
-    headers: Mapping[str, str]
-    status: int = 0
-    code: str | None = None
-    outcome: str = ""  # recorded | duplicate | ignored | rejected | failed
-    merchant_id: str | None = None
-    terminal_id: str | None = None
-    out_trade_no: str | None = None
-
-    @property
-    def log_key(self) -> str:
-        return self.merchant_id or f"unknown#{self.source}"
-
-    def with_outcome(self, status: int, outcome: str, code: str | None = None) -> CallbackRecord:
-        return replace(self, status=status, outcome=outcome, code=code)
-
-    def about(self, **what: Any) -> CallbackRecord:
-        """The same callback, now known to concern this merchant / terminal / payment."""
-        return replace(self, **what)
-
-
-def received_key(at: datetime, suffix: str) -> str:
-    return f"{at.astimezone(UTC).isoformat(timespec='microseconds')}#{suffix}"
 
 
 # ---------------------------------------------------------------- the repository port

@@ -19,7 +19,7 @@ from chalicelib.memberships.dynamo import _entry
 from chalicelib.memberships.models import MembershipLedgerModel, MembershipModel, active_guard_key
 from chalicelib.memberships.schemas import CreatePlan
 from chalicelib.storage import GuardModel
-from tests.helpers import Api
+from tests.helpers import Api, raw
 
 DAY = 86400
 N = 20
@@ -34,7 +34,7 @@ def plan(api: Api, services: Services) -> dict[str, Any]:
     shop = api.new_merchant(api.new_partner())
     created = services.memberships.create_plan(
         Principal(sub="admin", role="admin"), shop["merchant_id"],
-        CreatePlan(name="Monthly", fee_fen=3000, discount_percent=10, period_days=30, refund_window_days=7))
+        raw(CreatePlan(name="Monthly", fee_fen=3000, discount_percent=10, period_days=30, refund_window_days=7)))
     return {**created, "terminal": api.new_terminal(shop)}
 
 
@@ -70,20 +70,22 @@ def test_concurrent_lock_ins_with_the_same_key_create_one(services: Services, pl
     who = customer()
     svc = services.memberships
     with ThreadPoolExecutor(N) as pool:
-        results = list(pool.map(lambda _: outcome(lambda: svc.lock_in(who, plan["plan_id"], "same-key")), range(N)))
+        body = raw(plan_id=plan["plan_id"])
+        results = list(pool.map(lambda _: outcome(lambda: svc.lock_in(who, body, "same-key")), range(N)))
     ok = [body for status, body in results if status == 201]
     assert ok and all(body == ok[0] for body in ok)
     assert all(status == 201 or body == "idempotency_in_progress" for status, body in results), results
     assert len(memberships_of(who)) == 1
     # after the dust settles the key replays the one answer
-    assert outcome(lambda: svc.lock_in(who, plan["plan_id"], "same-key")) == (201, ok[0])
+    assert outcome(lambda: svc.lock_in(who, raw(plan_id=plan["plan_id"]), "same-key")) == (201, ok[0])
 
 
 def test_concurrent_lock_ins_with_different_keys_create_one(services: Services, plan: dict[str, Any]) -> None:
     who = customer()
     svc = services.memberships
     with ThreadPoolExecutor(N) as pool:
-        results = list(pool.map(lambda i: outcome(lambda: svc.lock_in(who, plan["plan_id"], f"k{i}")), range(N)))
+        body = raw(plan_id=plan["plan_id"])
+        results = list(pool.map(lambda i: outcome(lambda: svc.lock_in(who, body, f"k{i}")), range(N)))
     counts = Counter(status for status, _ in results)
     assert counts[201] == 1 and counts[409] == N - 1, results
     assert {body for status, body in results if status == 409} == {"already_member"}
@@ -96,11 +98,11 @@ def test_concurrent_lock_ins_with_different_keys_create_one(services: Services, 
 def test_concurrent_refunds_refund_once(api: Api, services: Services, plan: dict[str, Any]) -> None:
     who = customer()
     svc = services.memberships
-    mid = svc.lock_in(who, plan["plan_id"], None).body["membership_id"]
+    mid = svc.lock_in(who, raw(plan_id=plan["plan_id"]), None).body["membership_id"]
     assert member_payment(api, plan["terminal"], who.sub, 700, services.clock.now()) == 700
     services.clock.advance(30 * DAY + 1)  # type: ignore[attr-defined]
     with ThreadPoolExecutor(N) as pool:
-        results = list(pool.map(lambda i: outcome(lambda: svc.refund(who, mid, f"r{i}")), range(N)))
+        results = list(pool.map(lambda i: outcome(lambda: svc.refund(who, mid, b"", f"r{i}")), range(N)))
     counts = Counter(status for status, _ in results)
     assert counts[200] == 1 and counts[409] == N - 1, results
     assert {body for status, body in results if status == 409} == {"already_refunded"}
@@ -112,9 +114,9 @@ def test_concurrent_refunds_refund_once(api: Api, services: Services, plan: dict
     assert kinds == ["LOCK", "REFUND"]
     # each key replays its own first answer
     winner = next(i for i, (status, _) in enumerate(results) if status == 200)
-    assert outcome(lambda: svc.refund(who, mid, f"r{winner}")) == results[winner]
+    assert outcome(lambda: svc.refund(who, mid, b"", f"r{winner}")) == results[winner]
     loser = (winner + 1) % N
-    assert outcome(lambda: svc.refund(who, mid, f"r{loser}")) == results[loser]
+    assert outcome(lambda: svc.refund(who, mid, b"", f"r{loser}")) == results[loser]
     assert ledger_ok(svc, mid)
 
 
@@ -128,7 +130,7 @@ def test_refund_amount_is_frozen_against_moving_savings(api: Api, services: Serv
 
     who = customer()
     svc = services.memberships
-    mid = svc.lock_in(who, plan["plan_id"], None).body["membership_id"]
+    mid = svc.lock_in(who, raw(plan_id=plan["plan_id"]), None).body["membership_id"]
     inside = services.clock.now() + timedelta(days=1)
     services.clock.advance(30 * DAY + 1)  # type: ignore[attr-defined]
 
@@ -138,7 +140,7 @@ def test_refund_amount_is_frozen_against_moving_savings(api: Api, services: Serv
 
     with ThreadPoolExecutor(3) as pool:
         f = pool.submit(payments)
-        results = list(pool.map(lambda i: outcome(lambda: svc.refund(who, mid, f"frozen{i}")), range(2)))
+        results = list(pool.map(lambda i: outcome(lambda: svc.refund(who, mid, b"", f"frozen{i}")), range(2)))
         counted = f.result()
     assert sorted(s for s, _ in results) == [200, 409], results
     body = next(b for s, b in results if s == 200)
@@ -150,7 +152,7 @@ def test_refund_amount_is_frozen_against_moving_savings(api: Api, services: Serv
 def test_concurrent_lifecycle_runs_settle_once(services: Services, plan: dict[str, Any]) -> None:
     svc = services.memberships
     whos = [customer() for _ in range(5)]
-    mids = [svc.lock_in(w, plan["plan_id"], None).body["membership_id"] for w in whos]
+    mids = [svc.lock_in(w, raw(plan_id=plan["plan_id"]), None).body["membership_id"] for w in whos]
     services.clock.advance(37 * DAY + 1)  # type: ignore[attr-defined]
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(lambda _: svc.run_lifecycle(), range(4)))
@@ -177,13 +179,13 @@ def test_storage_fault_in_lock_in_leaves_nothing_and_retry_succeeds(
         raise ClientError({"Error": {"Code": "InternalServerError", "Message": "injected"}}, "TransactWriteItems")
 
     monkeypatch.setattr(TransactWrite, "_commit", failing_commit)
-    status, body = outcome(lambda: svc.lock_in(who, plan["plan_id"], "fault-key"))
+    status, body = outcome(lambda: svc.lock_in(who, raw(plan_id=plan["plan_id"]), "fault-key"))
     assert (status, body) == (503, "storage_unavailable")
     monkeypatch.setattr(TransactWrite, "_commit", real_commit)
     assert calls["n"] >= 2  # retried, then gave up
     assert memberships_of(who) == []
     assert svc.provider.released  # the freeze was undone
-    status, body = outcome(lambda: svc.lock_in(who, plan["plan_id"], "fault-key"))
+    status, body = outcome(lambda: svc.lock_in(who, raw(plan_id=plan["plan_id"]), "fault-key"))
     assert status == 201, body
     assert len(memberships_of(who)) == 1
 
@@ -191,10 +193,10 @@ def test_storage_fault_in_lock_in_leaves_nothing_and_retry_succeeds(
 def test_refund_provider_failure_is_retried_by_the_job(services: Services, plan: dict[str, Any]) -> None:
     who = customer()
     svc = services.memberships
-    mid = svc.lock_in(who, plan["plan_id"], None).body["membership_id"]
+    mid = svc.lock_in(who, raw(plan_id=plan["plan_id"]), None).body["membership_id"]
     services.clock.advance(30 * DAY + 1)  # type: ignore[attr-defined]
     svc.provider.fail_next.append("unfreeze")
-    status, body = outcome(lambda: svc.refund(who, mid, None))
+    status, body = outcome(lambda: svc.refund(who, mid, b"", None))
     assert status == 200 and body["refund_fen"] == 3000
     assert MembershipModel.get(mid).provider_pending == "refund"
     assert mid not in svc.provider.refunded

@@ -32,6 +32,7 @@ from chalicelib.payments.ports import PaymentRecord
 from tests.fakes.memberships import InMemoryIdempotencyStore, InMemoryMembershipRepository
 from tests.fakes.onboarding import InMemoryOnboardingRepository
 from tests.fakes.payments import FakePaymentHistory
+from tests.helpers import raw
 
 T0 = datetime(2026, 3, 1, 4, 0, tzinfo=UTC)
 DAY = 86400
@@ -56,7 +57,7 @@ class World:
 
     def plan(self, **over: object) -> str:
         body = CreatePlan.model_validate({"name": "Monthly", "fee_fen": 3000, "discount_percent": 10, **over})
-        return str(self.svc.create_plan(ADMIN, "mch_1", body)["plan_id"])
+        return str(self.svc.create_plan(ADMIN, "mch_1", raw(body))["plan_id"])
 
 
 @pytest.fixture
@@ -66,12 +67,12 @@ def w() -> World:
 
 def test_a_month_on_fakes(w: World) -> None:
     plan_id = w.plan(period_days=30, refund_window_days=7)
-    lock = w.svc.lock_in(ALICE, plan_id, "k1")
+    lock = w.svc.lock_in(ALICE, raw(plan_id=plan_id), "k1")
     assert lock.status == 201
     mid = lock.body["membership_id"]
     assert w.provider.frozen[mid] == 3000
     with pytest.raises(Conflict) as e:
-        w.svc.lock_in(ALICE, plan_id, None)
+        w.svc.lock_in(ALICE, raw(plan_id=plan_id), None)
     assert e.value.code == "already_member"
     w.repo.add_savings(mid, 500)
     w.clock.advance(29 * DAY)
@@ -80,17 +81,17 @@ def test_a_month_on_fakes(w: World) -> None:
     assert w.svc.run_lifecycle()["expired"] == 1
     body = w.svc.get(ALICE, mid)
     assert body["status"] == "expired" and body["refundable_fen"] == 2500
-    out = w.svc.refund(ALICE, mid, "r1")
+    out = w.svc.refund(ALICE, mid, b"", "r1")
     assert out.status == 200 and out.body["refund_fen"] == 2500
     assert w.provider.refunded[mid] == 2500 and w.provider.captured[mid] == 500
-    assert w.svc.refund(ALICE, mid, "r1").replayed
-    assert w.svc.refund(ALICE, mid, "r2").body["code"] == "already_refunded"
+    assert w.svc.refund(ALICE, mid, b"", "r1").replayed
+    assert w.svc.refund(ALICE, mid, b"", "r2").body["code"] == "already_refunded"
     assert w.svc.audit_fees()["ok"]
     assert w.svc.audit_fees()["detail"]["refunded_fen"] == 2500
 
 
 def test_status_follows_the_business_clock_before_the_job(w: World) -> None:
-    mid = w.svc.lock_in(ALICE, w.plan(period_days=7, refund_window_days=1), None).body["membership_id"]
+    mid = w.svc.lock_in(ALICE, raw(plan_id=w.plan(period_days=7, refund_window_days=1)), None).body["membership_id"]
     assert w.svc.get(ALICE, mid)["status"] == "active"
     w.clock.advance(7 * DAY)
     assert w.svc.get(ALICE, mid)["status"] == "expired"
@@ -98,7 +99,7 @@ def test_status_follows_the_business_clock_before_the_job(w: World) -> None:
     got = w.svc.get(ALICE, mid)
     assert got["status"] == "settled" and got["refundable_fen"] == 0
     with pytest.raises(Conflict) as e:
-        w.svc.refund(ALICE, mid, None)
+        w.svc.refund(ALICE, mid, b"", None)
     assert e.value.code == "refund_window_closed"
     result = w.svc.run_lifecycle()
     assert result["expired"] == 1 and result["settled"] == 1
@@ -108,21 +109,21 @@ def test_status_follows_the_business_clock_before_the_job(w: World) -> None:
 
 def test_refund_codes(w: World) -> None:
     plan_id = w.plan()
-    a = w.svc.lock_in(ALICE, plan_id, None).body["membership_id"]
-    b = w.svc.lock_in(BOB, plan_id, None).body["membership_id"]
+    a = w.svc.lock_in(ALICE, raw(plan_id=plan_id), None).body["membership_id"]
+    b = w.svc.lock_in(BOB, raw(plan_id=plan_id), None).body["membership_id"]
     with pytest.raises(Conflict, match="not ended") as e:
-        w.svc.refund(ALICE, a, None)
+        w.svc.refund(ALICE, a, b"", None)
     assert e.value.code == "membership_still_active"
     w.repo.add_savings(b, 3001)
     w.clock.advance(30 * DAY)
     with pytest.raises(Conflict) as e:
-        w.svc.refund(BOB, b, None)
+        w.svc.refund(BOB, b, b"", None)
     assert e.value.code == "no_shortfall"
     with pytest.raises(AppError) as e2:
-        w.svc.refund(BOB, a, None)
+        w.svc.refund(BOB, a, b"", None)
     assert e2.value.code == "forbidden_tenant"
     with pytest.raises(AppError) as e2:
-        w.svc.refund(ADMIN, a, None)
+        w.svc.refund(ADMIN, a, b"", None)
     assert e2.value.code == "forbidden_role"
 
 
@@ -131,25 +132,25 @@ def test_offer_for_members_and_others(w: World) -> None:
     monthly = w.plan(name="Monthly", fee_fen=2000, discount_percent=10)
     w.payments.add(PaymentRecord("mch_1", "ptn_1", "o1", ALICE.sub, 5000, T0 - timedelta(days=10)))
     w.payments.add(PaymentRecord("mch_1", "ptn_1", "o2", ALICE.sub, 1000, T0 - timedelta(days=1), refunded_fen=400))
-    out = w.svc.offer(w.terminal, OfferRequest(buyer_id=ALICE.sub, amount_fen=1000))
+    out = w.svc.offer(w.terminal, raw(OfferRequest(buyer_id=ALICE.sub, amount_fen=1000)))
     # weekly: 20% of 600 = 120; monthly: 10% of 5000 + 10% of 600 = 560
     assert out["member"] is False and out["payable_fen"] == 1000
     assert out["membership_offer"]["plan_id"] == monthly and out["membership_offer"]["estimated_savings_fen"] == 560
-    stranger = w.svc.offer(w.terminal, OfferRequest(buyer_id=BOB.sub, amount_fen=1))
+    stranger = w.svc.offer(w.terminal, raw(OfferRequest(buyer_id=BOB.sub, amount_fen=1)))
     assert stranger["membership_offer"]["plan_id"] == weekly  # all estimates 0: the lower fee
-    mid = w.svc.lock_in(ALICE, weekly, None).body["membership_id"]
-    out = w.svc.offer(w.terminal, OfferRequest(buyer_id=ALICE.sub, amount_fen=1234))
+    mid = w.svc.lock_in(ALICE, raw(plan_id=weekly), None).body["membership_id"]
+    out = w.svc.offer(w.terminal, raw(OfferRequest(buyer_id=ALICE.sub, amount_fen=1234)))
     assert out == {"member": True, "membership_id": mid, "discount_fen": 246, "payable_fen": 988,
                    "membership_offer": None}
 
 
 def test_idempotent_lock_in_replays_and_rejects_reuse(w: World) -> None:
     p1, p2 = w.plan(), w.plan(fee_fen=100)
-    first = w.svc.lock_in(ALICE, p1, "key")
-    again = w.svc.lock_in(ALICE, p1, "key")
+    first = w.svc.lock_in(ALICE, raw(plan_id=p1), "key")
+    again = w.svc.lock_in(ALICE, raw(plan_id=p1), "key")
     assert again.replayed and (again.status, again.body) == (first.status, first.body)
     with pytest.raises(AppError) as e:
-        w.svc.lock_in(ALICE, p2, "key")
+        w.svc.lock_in(ALICE, raw(plan_id=p2), "key")
     assert e.value.status == 422 and e.value.code == "idempotency_key_reused"
     assert len(w.repo.memberships) == 1
 
@@ -158,10 +159,10 @@ def test_provider_failure_on_freeze_locks_nothing(w: World) -> None:
     plan_id = w.plan()
     w.provider.fail_next.append("freeze")
     with pytest.raises(AppError) as e:
-        w.svc.lock_in(ALICE, plan_id, "k")
+        w.svc.lock_in(ALICE, raw(plan_id=plan_id), "k")
     assert e.value.status >= 500
     assert w.repo.memberships == {}
-    assert w.svc.lock_in(ALICE, plan_id, "k").status == 201  # the claim was released: the retry runs
+    assert w.svc.lock_in(ALICE, raw(plan_id=plan_id), "k").status == 201  # the claim was released: the retry runs
 
 
 # ---------------------------------------------------------------- properties

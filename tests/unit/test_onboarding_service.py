@@ -13,6 +13,7 @@ from chalicelib.errors import Conflict, Forbidden, NotFound, Unauthorized
 from chalicelib.onboarding.schemas import CreateMerchant, CreateTerminal
 from chalicelib.onboarding.service import OnboardingService, TerminalAuthenticator
 from tests.fakes.onboarding import InMemoryOnboardingRepository
+from tests.helpers import raw
 
 NOW = datetime(2026, 5, 1, 4, 0, tzinfo=UTC)
 ADMIN = Principal("admin-1", "admin")
@@ -28,19 +29,23 @@ def svc(repo: InMemoryOnboardingRepository) -> OnboardingService:
     return OnboardingService(repo, FixedClock(NOW), plans=lambda mid: [{"plan_id": f"pln-of-{mid}"}])
 
 
-def body(stores: int = 1, seller: str | None = None) -> CreateMerchant:
-    return CreateMerchant.model_validate({
+def body(stores: int = 1, seller: str | None = None) -> bytes:
+    return raw(CreateMerchant.model_validate({
         "name": "Noodles", "category": "restaurant", "alipay_seller_id": seller,
-        "stores": [{"name": f"S{i}"} for i in range(stores)]})
+        "stores": [{"name": f"S{i}"} for i in range(stores)]}))
+
+
+def terminal_body(store_id: str, kind: str) -> bytes:
+    return raw(CreateTerminal(store_id=store_id, kind=kind))  # type: ignore[arg-type]
 
 
 def partner_of(svc: OnboardingService) -> tuple[str, Principal]:
-    pid = svc.create_partner(ADMIN, "P")["partner_id"]
+    pid = svc.create_partner(ADMIN, raw(name="P"))["partner_id"]
     return pid, Principal("p", "partner", partner_id=pid)
 
 
 def test_admin_creates_a_partner_at_the_business_clock(svc: OnboardingService) -> None:
-    out = svc.create_partner(ADMIN, "Hangzhou PSP")
+    out = svc.create_partner(ADMIN, raw(name="Hangzhou PSP"))
     assert out["name"] == "Hangzhou PSP"
     assert out["created_at"] == "2026-05-01T04:00:00+00:00"
     assert out["partner_id"].startswith("ptn_")
@@ -50,7 +55,7 @@ def test_admin_creates_a_partner_at_the_business_clock(svc: OnboardingService) -
                                  Principal("m", "merchant", merchant_id="mch_x"), Principal("c", "customer")])
 def test_only_admins_create_partners(svc: OnboardingService, who: Principal) -> None:
     with pytest.raises(Forbidden) as e:
-        svc.create_partner(who, "P")
+        svc.create_partner(who, raw(name="P"))
     assert e.value.code == "forbidden_role"
 
 
@@ -85,12 +90,12 @@ def test_terminals_belong_to_a_store_of_the_merchant(svc: OnboardingService) -> 
     m1 = svc.create_merchant(me, pid, body())
     m2 = svc.create_merchant(me, pid, body())
     with pytest.raises(NotFound) as e:
-        svc.create_terminal(me, m1["merchant_id"], CreateTerminal(store_id=m2["stores"][0]["store_id"], kind="qr"))
+        svc.create_terminal(me, m1["merchant_id"], terminal_body(m2["stores"][0]["store_id"], "qr"))
     assert e.value.code == "store_not_found"
-    t = svc.create_terminal(me, m1["merchant_id"], CreateTerminal(store_id=m1["stores"][0]["store_id"], kind="pos"))
+    t = svc.create_terminal(me, m1["merchant_id"], terminal_body(m1["stores"][0]["store_id"], "pos"))
     assert t["store_id"] == m1["stores"][0]["store_id"] and t["kind"] == "pos"
     assert len(t["secret"]) >= 43  # 32 random bytes, URL-safe base64
-    t2 = svc.create_terminal(me, m1["merchant_id"], CreateTerminal(store_id=m1["stores"][0]["store_id"], kind="qr"))
+    t2 = svc.create_terminal(me, m1["merchant_id"], terminal_body(m1["stores"][0]["store_id"], "qr"))
     assert t2["secret"] != t["secret"]
 
 
@@ -99,9 +104,9 @@ def test_a_merchant_manages_its_own_terminals_only(svc: OnboardingService) -> No
     m1 = svc.create_merchant(ADMIN, pid, body())
     m2 = svc.create_merchant(ADMIN, pid, body())
     me = Principal("m", "merchant", merchant_id=m1["merchant_id"])
-    t2 = svc.create_terminal(ADMIN, m2["merchant_id"], CreateTerminal(store_id=m2["stores"][0]["store_id"], kind="qr"))
+    t2 = svc.create_terminal(ADMIN, m2["merchant_id"], terminal_body(m2["stores"][0]["store_id"], "qr"))
     with pytest.raises(Forbidden):
-        svc.create_terminal(me, m2["merchant_id"], CreateTerminal(store_id=m2["stores"][0]["store_id"], kind="qr"))
+        svc.create_terminal(me, m2["merchant_id"], terminal_body(m2["stores"][0]["store_id"], "qr"))
     with pytest.raises(Forbidden):
         svc.revoke_terminal(me, t2["terminal_id"])
     stored = svc.repo.get_terminal(t2["terminal_id"])
@@ -142,7 +147,7 @@ def signed(t: dict[str, str], body: bytes = b"{}", *, nonce: str = "n" * 20, sec
 def terminal(svc: OnboardingService) -> dict[str, str]:
     pid, _ = partner_of(svc)
     m = svc.create_merchant(ADMIN, pid, body())
-    return svc.create_terminal(ADMIN, m["merchant_id"], CreateTerminal(store_id=m["stores"][0]["store_id"], kind="qr"))
+    return svc.create_terminal(ADMIN, m["merchant_id"], terminal_body(m["stores"][0]["store_id"], "qr"))
 
 
 def test_an_authentic_request_names_its_terminal(repo: InMemoryOnboardingRepository, terminal: dict[str, str]) -> None:
