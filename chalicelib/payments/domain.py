@@ -98,6 +98,14 @@ class RecordedPayment:
     savings_reversed_fen: int = 0
     membership_id: str | None = None
     terminal_refunded_fen: int = 0  # what terminals asked to refund, in total
+    channels: tuple[str, ...] = ()  # who reported it (empty: recorded before revision 2, by `source` alone)
+    confirmed_at: datetime | None = None  # when the platform's verified word was recorded
+    platform_paid_at: datetime | None = None
+    platform_amount_fen: int | None = None
+
+    @property
+    def confirmed(self) -> bool:
+        return self.confirmed_at is not None
 
     @property
     def refundable_fen(self) -> int:

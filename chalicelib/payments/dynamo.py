@@ -63,6 +63,8 @@ def _recorded(m: PaymentModel) -> RecordedPayment:
         refunded_fen=int(m.refunded_fen or 0), member_savings_fen=int(m.member_savings_fen or 0),
         savings_reversed_fen=int(m.savings_reversed_fen or 0), membership_id=m.membership_id,
         terminal_refunded_fen=int(m.terminal_refunded_fen or 0),
+        channels=tuple(str(c) for c in m.channels or []), confirmed_at=m.confirmed_at, platform_paid_at=m.platform_paid_at,
+        platform_amount_fen=None if m.platform_amount_fen is None else int(m.platform_amount_fen),
     )
 
 
@@ -256,8 +258,12 @@ class DynamoPaymentsRepository:
 
 
 def _record(item: Any, refunded: int) -> PaymentRecord:
+    platform_amount = getattr(item, "platform_amount_fen", None)
     return PaymentRecord(str(item.merchant_id), str(item.partner_id), str(item.out_trade_no), str(item.buyer_id),
-                         int(item.amount_fen or 0), item.paid_at, refunded)
+                         int(item.amount_fen or 0), item.paid_at, refunded,
+                         confirmed=getattr(item, "confirmed_at", None) is not None,
+                         platform_paid_at=getattr(item, "platform_paid_at", None),
+                         platform_amount_fen=None if platform_amount is None else int(platform_amount))
 
 
 def _with_refunds(items: Iterable[Any]) -> list[PaymentRecord]:
@@ -315,6 +321,10 @@ class DynamoPaymentHistory:
     def from_stream_image(self, image: dict[str, Any]) -> PaymentRecord | None:
         if image.get("sk") != PAYMENT_SK:
             return None
+        platform_paid_at = image.get("platform_paid_at")
+        platform_amount = image.get("platform_amount_fen")
         return PaymentRecord(str(image["merchant_id"]), str(image["partner_id"]), str(image["out_trade_no"]),
                              str(image["buyer_id"]), int(image["amount_fen"]), _DT.deserialize(str(image["paid_at"])),
-                             int(image.get("refunded_fen", 0) or 0))
+                             int(image.get("refunded_fen", 0) or 0), confirmed=image.get("confirmed_at") is not None,
+                             platform_paid_at=_DT.deserialize(str(platform_paid_at)) if platform_paid_at else None,
+                             platform_amount_fen=None if platform_amount is None else int(platform_amount))

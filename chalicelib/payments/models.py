@@ -52,6 +52,17 @@ class PaymentsByMerchant(GlobalSecondaryIndex["PaymentModel"]):
     paid_at = UTCDateTimeAttribute(range_key=True)
 
 
+class PaymentsByMembership(GlobalSecondaryIndex["PaymentModel"]):
+    """Sparse: the payments that counted savings for a membership, by time (savings statement)."""
+
+    class Meta:
+        index_name = "membership_index"
+        projection = AllProjection()
+
+    membership_id = UnicodeAttribute(hash_key=True)
+    paid_at = UTCDateTimeAttribute(range_key=True)
+
+
 class PaymentModel(BaseModel):
     TABLE = "payments"
 
@@ -84,9 +95,18 @@ class PaymentModel(BaseModel):
     terminal_refunded_fen = NumberAttribute(default=0)  # Σ terminal refund requests (see terminal_refund_adds)
     requested_fen = NumberAttribute(null=True)  # on refund rows read through this model: see RefundModel
     recorded_at = UTCDateTimeAttribute()
+    # Which channels reported this payment (terminal, alipay, wechatpay); absent on items recorded
+    # before revision 2, which were reported by `source` alone.
+    channels = ListAttribute(of=UnicodeAttribute, null=True)
+    # The platform's verified word, once a notification of this payment came through a verified
+    # binding: when it was recorded, and the platform's own time and amount (what contests count).
+    confirmed_at = UTCDateTimeAttribute(null=True)
+    platform_paid_at = UTCDateTimeAttribute(null=True)
+    platform_amount_fen = NumberAttribute(null=True)
 
     buyer_index = PaymentsByBuyer()
     merchant_paid_index = PaymentsByMerchant()
+    membership_index = PaymentsByMembership()
 
 
 class RefundModel(BaseModel):

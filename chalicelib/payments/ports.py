@@ -167,6 +167,9 @@ class PaymentRecord:
     amount_fen: int
     paid_at: datetime
     refunded_fen: int = 0
+    confirmed: bool = False  # a verified platform notification came through a verified binding
+    platform_paid_at: datetime | None = None  # the platform's payment time, once confirmed
+    platform_amount_fen: int | None = None  # the platform's amount, once confirmed
 
 
 class PaymentHistory(Protocol):

@@ -183,12 +183,15 @@ class FakePaymentHistory:
                 payment_id=f"pay_{record.out_trade_no}", merchant_id=record.merchant_id,
                 partner_id=record.partner_id, out_trade_no=record.out_trade_no, source="terminal",
                 content_hash="", amount_fen=record.amount_fen, buyer_id=record.buyer_id, paid_at=record.paid_at,
-                refunded_fen=record.refunded_fen, member_savings_fen=member_savings_fen, membership_id=membership_id)
+                refunded_fen=record.refunded_fen, member_savings_fen=member_savings_fen, membership_id=membership_id,
+                confirmed_at=record.platform_paid_at if record.confirmed else None,
+                platform_paid_at=record.platform_paid_at, platform_amount_fen=record.platform_amount_fen)
 
     def _records(self) -> list[PaymentRecord]:
         with LOCK:
             return [PaymentRecord(p.merchant_id, p.partner_id, p.out_trade_no, p.buyer_id, p.amount_fen, p.paid_at,
-                                  p.refunded_fen) for p in self.payments.values()]
+                                  p.refunded_fen, p.confirmed, p.platform_paid_at, p.platform_amount_fen)
+                    for p in self.payments.values()]
 
     def merchant_payments(self, merchant_id: str, since: datetime, until: datetime) -> list[PaymentRecord]:
         return [p for p in self._records() if p.merchant_id == merchant_id and since <= p.paid_at < until]
