@@ -63,7 +63,8 @@ def _recorded(m: PaymentModel) -> RecordedPayment:
         refunded_fen=int(m.refunded_fen or 0), member_savings_fen=int(m.member_savings_fen or 0),
         savings_reversed_fen=int(m.savings_reversed_fen or 0), membership_id=m.membership_id,
         terminal_refunded_fen=int(m.terminal_refunded_fen or 0),
-        channels=tuple(str(c) for c in m.channels or []), confirmed_at=m.confirmed_at, platform_paid_at=m.platform_paid_at,
+        channels=tuple(str(c) for c in m.channels or []), confirmed_at=m.confirmed_at,
+        platform_paid_at=m.platform_paid_at,
         platform_amount_fen=None if m.platform_amount_fen is None else int(m.platform_amount_fen),
     )
 
