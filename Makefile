@@ -50,8 +50,12 @@ lint: $(PY_STAMP)
 	$(VENV)/bin/cfn-lint --regions $(CFN_REGIONS) -- build/sam.json
 	@! grep -n 'arn:aws:' build/sam.json || { echo 'build/sam.json names a literal arn:aws: partition' >&2; exit 1; }
 
-# SAM template + deployment.zip for a stage in build/ (see README "Deploy").
+# SAM template + deployment.zip for a stage in build/ (see README "Deploy"). Never the local stage:
+# its public JWT secret and test clock are for a laptop (the app also refuses it inside Lambda).
 package: $(PY_STAMP)
+	@if [ "$(STAGE)" = local ]; then \
+	  echo "make package: the local stage cannot be packaged for deployment (public JWT secret, test clock);" \
+	    "package a deployed stage, e.g. make package STAGE=dev" >&2; exit 2; fi
 	rm -rf build
 	$(VENV)/bin/chalice package --stage $(STAGE) --merge-template infra/resources.json build/
 

@@ -1,5 +1,6 @@
 """Contest benchmark: the ranking job for 1,000 and 10,000 partners whose counters are already
-written (seconds and DynamoDB reads), and the write cost per payment of the stream path.
+written (seconds and DynamoDB reads), and the write cost per payment of the stream path, for a
+contest with each value of `require_platform_confirmation`.
 
 Run: `python -m bench.contests [--partners 1000 10000] [--payments 300]` (starts DynamoDB Local
 unless AWS_ENDPOINT_URL_DYNAMODB points at one). `run(report)` is the hook for `python -m bench`.
@@ -77,13 +78,15 @@ def setup() -> tuple[Any, Callable[[], None]]:
     return services, stop
 
 
-def make_contest(svc: Any, start: datetime, rounds: int = 1) -> Any:
+def make_contest(svc: Any, start: datetime, rounds: int = 1, confirmation: bool = False) -> Any:
+    """A contest; `confirmation` is its `require_platform_confirmation` rule."""
     from chalicelib.contests.documents import contest_doc
     from chalicelib.contests.domain import Contest, Rules, Weights
     from chalicelib.ids import new_id
 
-    c = Contest(new_id("cst"), "bench", start, 7, rounds, Weights(Decimal(10), Decimal(5), Decimal("0.5"),
-                                                                  Decimal(2)), Rules(), (), start, "bench")
+    c = Contest(new_id("cst"), "bench", start, 7, rounds,
+                Weights(Decimal(10), Decimal(5), Decimal("0.5"), Decimal(2)),
+                Rules(require_platform_confirmation=confirmation), (), start, "bench")
     svc.repo.add_contest(c.contest_id, contest_doc(c))
     svc.catalog.invalidate()
     return c
@@ -121,30 +124,54 @@ def bench_ranking(services: Any, partners: int, shards_per_partner: int = 2) -> 
             "seconds": round(seconds, 2), "setup_seconds": round(setup_s, 1), "calls": dict(calls)}
 
 
-def bench_writes(services: Any, payments: int) -> dict[str, Any]:
-    """The stream path's cost per payment: one large partner, 50 merchants, repeat buyers."""
+def bench_writes(services: Any, payments: int, confirmation: bool = False,
+                 confirmations: bool = False) -> dict[str, Any]:
+    """The stream path's cost per payment: one large partner, 50 merchants, repeat buyers.
+
+    `confirmation`: the contest's `require_platform_confirmation` rule. `confirmations`: each
+    payment reaches the stream twice, as the terminal's report (INSERT, unconfirmed) and then as
+    its platform confirmation (MODIFY, a few seconds later); otherwise once, as recorded (the
+    terminal-only traffic of revision 1). Figures are per payment, over all its records."""
+    from dataclasses import replace
+
     from chalicelib.contests.domain import PaymentFact
 
     svc = services.contests
     now = services.clock.now()
-    contest = make_contest(svc, now - timedelta(days=1))
+    contest = make_contest(svc, now - timedelta(days=1), confirmation=confirmation)
     rng = random.Random(1)
     facts = [PaymentFact(f"mch_b{rng.randrange(50)}", "ptn_big", f"o{i}", f"u{rng.randrange(200)}",
                          rng.choice([50, 500, 1500, 8000]), now - timedelta(minutes=rng.randrange(600)))
              for i in range(payments)]
+    records = []
+    for f in facts:
+        records.append(f)
+        if confirmations:
+            records.append(replace(f, confirmed=True, platform_paid_at=f.paid_at + timedelta(seconds=3),
+                                   platform_amount_fen=f.amount_fen))
     with counting() as calls:
         t0 = time.perf_counter()
-        for f in facts:
-            svc.aggregator.apply_payment(f, [contest])
+        for r in records:
+            svc.aggregator.apply_payment(r, [contest])
         seconds = time.perf_counter() - t0
     tx = calls["TransactWriteItems"]
     written = calls["items_written"]
-    return {"payments": payments, "seconds": round(seconds, 2), "calls": dict(calls),
+    return {"payments": payments, "stream_records": len(records), "require_platform_confirmation": confirmation,
+            "seconds": round(seconds, 2), "calls": dict(calls),
             "transactions_per_payment": round(tx / payments, 2),
+            # every item of a transaction, condition checks included
             "items_written_per_payment": round(written / payments, 2),
-            # transactional writes of items ≤ 1 KB cost 2 WCU each; registry puts are 1 WCU once
+            # transactional items ≤ 1 KB cost 2 WCU each (counted so for condition checks too, the
+            # conservative reading); registry puts are 1 WCU, once per process and shard
             "wcu_per_payment": round((2 * (written - calls["PutItem"]) + calls["PutItem"]) / payments, 2),
             "consistent_reads_per_payment": round(calls["BatchGetItem"] / payments, 2)}
+
+
+WRITE_CASES = (  # (label, require_platform_confirmation, payments confirmed on the stream)
+    ("revision-1 contest, terminal reports only", False, False),
+    ("revision-1 contest, reports + confirmations", False, True),
+    ("confirmed-only contest, reports + confirmations", True, True),
+)
 
 
 def run(report: Callable[[str, dict[str, Any]], None] | None = None, partners: tuple[int, ...] = (1000, 10000),
@@ -157,9 +184,10 @@ def run(report: Callable[[str, dict[str, Any]], None] | None = None, partners: t
             r = bench_ranking(services, n)
             out(f"contests.rank {n} partners", r)
             results.append(r)
-        w = bench_writes(services, payments)
-        out("contests.write_path", w)
-        results.append(w)
+        for label, confirmation, confirmations in WRITE_CASES:
+            w = bench_writes(services, payments, confirmation, confirmations)
+            out(f"contests.write_path ({label})", w)
+            results.append(w)
     finally:
         stop()
     return results

@@ -15,10 +15,12 @@ from dataclasses import dataclass
 import jwt
 
 from chalicelib.errors import Forbidden, Unauthorized
+from chalicelib.parsing import check_id, is_id, parse_int
 
 ROLES = ("admin", "partner", "merchant", "customer")
 SIGNATURE_WINDOW_SECONDS = 300
 NONCE_TTL_SECONDS = 600
+MAX_TOKEN_LIFETIME_SECONDS = 400 * 86400  # a token whose exp lies further ahead is refused (wall clock)
 NONCE_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 HEX64_RE = re.compile(r"^[0-9a-f]{64}$")
 
@@ -78,12 +80,17 @@ def decode_bearer(authorization: str | None, secret: str, now: float) -> Princip
         raise Unauthorized("token expired", code="token_expired") from e
     except jwt.PyJWTError as e:
         raise Unauthorized("invalid token", code="invalid_token") from e
-    # PyJWT checks exp against time.time(); `now` is only used for our own claims.
+    # PyJWT checks exp against time.time(); `now` (the same wall clock) bounds how far ahead it may lie.
+    exp = claims.get("exp")
+    if not isinstance(exp, int | float) or isinstance(exp, bool) or exp - now > MAX_TOKEN_LIFETIME_SECONDS:
+        raise Unauthorized("token exp lies more than 400 days ahead", code="invalid_token")
     sub, role = claims.get("sub"), claims.get("role")
-    if not isinstance(sub, str) or not sub or role not in ROLES:
+    if not isinstance(sub, str) or not is_id(sub) or role not in ROLES:
         raise Unauthorized("token lacks a valid sub or role", code="invalid_token")
     partner_id = claims.get("partner_id")
     merchant_id = claims.get("merchant_id")
+    if any(isinstance(v, str) and v and not is_id(v) for v in (partner_id, merchant_id)):
+        raise Unauthorized("token's partner_id or merchant_id is not an id", code="invalid_token")
     if role == "partner" and not (isinstance(partner_id, str) and partner_id):
         raise Unauthorized("partner token without partner_id", code="invalid_token")
     if role == "merchant" and not (isinstance(merchant_id, str) and merchant_id):
@@ -116,6 +123,7 @@ def parse_terminal_headers(headers: Mapping[str, str], now: float) -> SignedRequ
     terminal_id = headers.get("x-yundian-terminal")
     if not terminal_id:
         raise Unauthorized("missing X-Yundian-Terminal", code="unknown_terminal")
+    check_id(terminal_id, "X-Yundian-Terminal", error=Unauthorized, code="unknown_terminal")
     ts, nonce, sig = (
         headers.get("x-yundian-timestamp"),
         headers.get("x-yundian-nonce"),
@@ -123,9 +131,9 @@ def parse_terminal_headers(headers: Mapping[str, str], now: float) -> SignedRequ
     )
     if not ts or not nonce or not sig:
         raise Unauthorized("missing signature headers", code="bad_signature")
-    if not ts.isdigit() or len(ts) > 12:
-        raise Unauthorized("X-Yundian-Timestamp must be unix seconds", code="stale_timestamp")
-    if abs(now - int(ts)) > SIGNATURE_WINDOW_SECONDS:
+    unix = parse_int(ts, "X-Yundian-Timestamp (unix seconds)", max_digits=12, error=Unauthorized,
+                     code="stale_timestamp")
+    if abs(now - unix) > SIGNATURE_WINDOW_SECONDS:
         raise Unauthorized("timestamp outside the 300 s window", code="stale_timestamp")
     if not NONCE_RE.match(nonce):
         raise Unauthorized("nonce must be 16-64 chars of [A-Za-z0-9_-]", code="bad_signature")

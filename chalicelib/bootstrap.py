@@ -21,6 +21,7 @@ from chalicelib.config import Config
 from chalicelib.contests.dynamo import DynamoContestRepository, DynamoStateStore
 from chalicelib.contests.ports import ContestRepository, StateStore
 from chalicelib.contests.service import ContestService
+from chalicelib.cursors import CursorSigner
 from chalicelib.memberships.dynamo import (
     DynamoIdempotencyStore,
     DynamoMemberSavings,
@@ -36,7 +37,9 @@ from chalicelib.onboarding.ports import OnboardingRepository
 from chalicelib.onboarding.service import OnboardingService, TerminalAuthenticator
 from chalicelib.payments import audit as payments_audit
 from chalicelib.payments.dynamo import DynamoPaymentHistory, DynamoPaymentsRepository
+from chalicelib.payments.dynamo_reads import DynamoPaymentReads
 from chalicelib.payments.ports import MemberSavings, PaymentHistory, PaymentsRepository
+from chalicelib.payments.reading import PaymentReads
 from chalicelib.payments.service import PaymentsService
 from chalicelib.payments.terminal import TerminalVerifier
 from chalicelib.tables import ALL_MODELS
@@ -60,6 +63,7 @@ class Services:
     onboarding_repo: OnboardingRepository
     payments_repo: PaymentsRepository
     membership_repo: MembershipRepository
+    payment_reads: PaymentReads
     jobs: dict[str, Job] = field(default_factory=dict)
     audit_checks: list[Check] = field(default_factory=list)
     # table base name -> the handler of that table's DynamoDB Stream batches
@@ -86,13 +90,16 @@ def bootstrap(
 
     onboarding_repo = onboarding_repo or DynamoOnboardingRepository(conn)
     plans: dict[str, Callable[[str], list[dict[str, Any]]]] = {}
-    onboarding = OnboardingService(onboarding_repo, clock, plans=lambda merchant_id: plans["list"](merchant_id))
+    trail = admin_trail or DynamoAdminTrail()
+    onboarding = OnboardingService(onboarding_repo, clock, plans=lambda merchant_id: plans["list"](merchant_id),
+                                   trail=trail)
 
     savings: MemberSavings = DynamoMemberSavings(conn)
     history: PaymentHistory = DynamoPaymentHistory()
     payments_repo = DynamoPaymentsRepository(conn, DynamoTerminalGuards(), savings, config.callback_log_ttl_days)
     payments = PaymentsService(payments_repo, clock, config, onboarding, savings,
                                TerminalVerifier(onboarding_repo))
+    payment_reads = PaymentReads(DynamoPaymentReads(), onboarding, clock, config.tz, CursorSigner(config.jwt_secret))
 
     membership_repo = DynamoMembershipRepository(conn)
     memberships = MembershipService(
@@ -104,7 +111,6 @@ def bootstrap(
     )
     plans["list"] = memberships.public_plans
 
-    trail = admin_trail or DynamoAdminTrail()
     contests = ContestService(
         repo=contest_repo or DynamoContestRepository(conn), state=contest_state or DynamoStateStore(conn),
         payments=history, memberships=DynamoMembershipHistory(), partners=onboarding_repo,
@@ -114,8 +120,10 @@ def bootstrap(
     return Services(
         config=config, clock=clock, onboarding=onboarding, terminal_auth=TerminalAuthenticator(onboarding_repo),
         payments=payments, memberships=memberships, contests=contests,
+        payment_reads=payment_reads,
         onboarding_repo=onboarding_repo, payments_repo=payments_repo, membership_repo=membership_repo,
-        jobs={"memberships_lifecycle": memberships.run_lifecycle, "rank_contests": contests.rank_all},
+        jobs={"memberships_lifecycle": memberships.run_lifecycle, "rank_contests": contests.rank_all,
+              "confirm_bindings": payments.run_confirmations},
         audit_checks=[*payments_audit.checks(payments_repo, history, savings),
                       memberships.audit_fees, contests.audit_check],
         stream_handlers={"payments": contests.handle_payment_stream,

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 LOCAL_STAGE = "local"
+LOCAL_JWT_SECRET = "local-dev-secret-change-me-0123456789"  # public: only ever on the local stage
+MIN_JWT_SECRET_BYTES = 32
+SANDBOX_FEE_PROVIDER = "sandbox"
 
 
 @dataclass(frozen=True)
@@ -34,20 +38,38 @@ class Config:
         return f"{self.table_prefix}{base}"
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Config:
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
+        """The configuration `env` (default: the process environment) describes, or a
+        RuntimeError naming what is missing or unsafe. Nothing defaults to the local stage: only
+        `YUNDIAN_STAGE=local` is local (public JWT secret, test clock, sandbox fee provider)."""
         e = os.environ if env is None else env
-        stage = e.get("YUNDIAN_STAGE", LOCAL_STAGE)
-        secret = e.get("YUNDIAN_JWT_SECRET", "")
-        if not secret:
-            if stage != LOCAL_STAGE:
-                raise RuntimeError("YUNDIAN_JWT_SECRET must be set outside the local stage")
-            secret = "local-dev-secret-change-me-0123456789"
+        stage = e.get("YUNDIAN_STAGE", "")
+        if not stage:
+            raise RuntimeError("YUNDIAN_STAGE is not set: name the stage (`local` on a laptop and in tests, "
+                               "or the deployed stage's name, as .chalice/config.json does)")
+        if stage == LOCAL_STAGE and e.get("AWS_LAMBDA_FUNCTION_NAME"):
+            raise RuntimeError("the local stage (public JWT secret, test clock) does not run in AWS Lambda; "
+                               "deploy a stage of its own (`make package STAGE=dev`)")
         for name in ("YUNDIAN_JWT_SECRET", "ALIPAY_APP_ID", "ALIPAY_PUBLIC_KEY"):
             if e.get(name, "").startswith("{{resolve:"):
                 # .chalice/config.json holds CloudFormation dynamic references; only a
                 # CloudFormation deployment (chalice package) resolves them.
                 raise RuntimeError(f"{name} is an unresolved CloudFormation reference; deploy with "
                                    "`chalice package` + CloudFormation or set it in the environment")
+        secret = e.get("YUNDIAN_JWT_SECRET", "")
+        fee_provider = e.get("YUNDIAN_FEE_PROVIDER", "")
+        if stage == LOCAL_STAGE:
+            secret = secret or LOCAL_JWT_SECRET
+            fee_provider = fee_provider or SANDBOX_FEE_PROVIDER
+        else:
+            if not secret:
+                raise RuntimeError(f"YUNDIAN_JWT_SECRET must be set outside the local stage (stage {stage!r})")
+            if len(secret.encode("utf-8")) < MIN_JWT_SECRET_BYTES or secret == LOCAL_JWT_SECRET:
+                raise RuntimeError(f"YUNDIAN_JWT_SECRET of stage {stage!r} must be at least "
+                                   f"{MIN_JWT_SECRET_BYTES} bytes (and not the local secret)")
+            if not fee_provider:
+                raise RuntimeError(f"YUNDIAN_FEE_PROVIDER is not set for stage {stage!r}: name the membership fee "
+                                   f"provider (`{SANDBOX_FEE_PROVIDER}` only on purpose: it takes no real money)")
         return cls(
             stage=stage,
             jwt_secret=secret,
@@ -56,5 +78,5 @@ class Config:
             region=e.get("AWS_REGION") or e.get("AWS_DEFAULT_REGION") or "us-east-1",
             alipay_app_id=e.get("ALIPAY_APP_ID", ""),
             alipay_public_key=e.get("ALIPAY_PUBLIC_KEY", ""),
-            fee_provider=e.get("YUNDIAN_FEE_PROVIDER", "sandbox"),
+            fee_provider=fee_provider,
         )

@@ -3,6 +3,7 @@ tests): `python -m localdev.tables` prints the names it created, one a line."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -11,7 +12,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from chalicelib.bootstrap import bootstrap  # noqa: E402
-from chalicelib.config import Config  # noqa: E402
+from chalicelib.config import LOCAL_STAGE, Config  # noqa: E402
 from chalicelib.storage import create_tables  # noqa: E402
 from chalicelib.tables import ALL_MODELS  # noqa: E402
 
@@ -23,5 +24,9 @@ def create_all(config: Config) -> list[str]:
 
 
 if __name__ == "__main__":
-    for name in create_all(Config.from_env()):
+    # local-only code: the local stage unless the environment names one (which must then be local)
+    config = Config.from_env({"YUNDIAN_STAGE": LOCAL_STAGE, **os.environ})
+    if not config.is_local:
+        sys.exit(f"localdev.tables creates the local stage's tables only, not {config.stage!r}'s")
+    for name in create_all(config):
         print(name)

@@ -66,6 +66,11 @@ def stage_environment(endpoint: str) -> dict[str, str]:
     env.pop("AWS_PROFILE", None)
     env.update(config.get("environment_variables", {}))
     env.update(config["stages"][STAGE].get("environment_variables", {}))
+    # the local payment platform: its signing key generated once (scripts/alipay_notify.py signs with it)
+    from localdev.platform_keys import LOCAL_ALIPAY_APP_ID, public_pem
+
+    env.setdefault("ALIPAY_APP_ID", LOCAL_ALIPAY_APP_ID)
+    env.setdefault("ALIPAY_PUBLIC_KEY", public_pem(DATA_DIR))
     return env
 
 
@@ -114,11 +119,16 @@ def banner(base: str, demo: dict[str, Any], tokens: dict[str, str], created: boo
         f"  curl -s {base}/v1/admin/clock -H 'Authorization: Bearer {tokens['admin']}'",
         "  # a signed terminal request (signature, timestamp and a fresh nonce computed for you):",
         f"  {port_env}.venv/bin/python scripts/terminal_curl.py POST /v1/terminal/ping '{{}}'",
-        "  # a payment at that terminal, then the merchant's dashboard:",
+        "  # a payment at that terminal; Alipay's signed notification of it (the local platform key), which",
+        "  # confirms it through the verified binding; the payment as read back; the merchant's dashboard:",
+        "  O=demo-$RANDOM",
         f"  {port_env}.venv/bin/python scripts/terminal_curl.py POST /v1/terminal/payments "
-        "\"{\\\"out_trade_no\\\": \\\"demo-$RANDOM\\\", \\\"amount_fen\\\": 1800, "
+        "\"{\\\"out_trade_no\\\": \\\"$O\\\", \\\"amount_fen\\\": 1800, "
         "\\\"buyer_id\\\": \\\"2088000000000042\\\", "
         "\\\"paid_at\\\": \\\"$(date -u +%Y-%m-%dT%H:%M:%S+00:00)\\\"}\"",
+        f"  {port_env}.venv/bin/python scripts/alipay_notify.py $O 1800",
+        f"  curl -s {base}/v1/merchants/{m1['merchant_id']}/payments/$O "
+        f"-H 'Authorization: Bearer {tokens['merchant']}'",
         f"  curl -s {base}/v1/merchants/{m1['merchant_id']}/dashboard -H 'Authorization: Bearer {tokens['merchant']}'",
         "",
         f"OpenAPI: {base}/v1/openapi.json  — Ctrl-C stops the API and DynamoDB Local.",

@@ -58,3 +58,9 @@ def refund(ctx: Ctx, membership_id: str) -> Response:
 def offers(ctx: Ctx) -> dict[str, Any]:
     """What the big screen shows before the buyer pays: member discount or a membership offer."""
     return ctx.services.memberships.offer(ctx.terminal, ctx.raw)
+
+
+@router.route("/v1/memberships/{membership_id}/savings", "GET", tag="memberships")
+def savings_statement(ctx: Ctx, membership_id: str) -> dict[str, Any]:
+    """The payments that counted savings for a membership, with what each counts now."""
+    return ctx.services.memberships.savings_statement(ctx.who, membership_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.api.routing import Ctx, Router
-from chalicelib.onboarding.schemas import CreateMerchant, CreatePartner, CreateTerminal
+from chalicelib.onboarding.schemas import CreateMerchant, CreatePartner, CreateTerminal, PutBinding
 
 router = Router(__name__)
 
@@ -48,3 +48,17 @@ def terminal_ping(ctx: Ctx) -> dict[str, Any]:
     """Check a terminal's signing set-up: answers who the signed request came from."""
     t = ctx.terminal
     return {"terminal_id": t.terminal_id, "store_id": t.store_id, "merchant_id": t.merchant_id}
+
+
+@router.route("/v1/admin/merchants/{merchant_id}/bindings/{platform}", "PUT", roles=("admin",), body=PutBinding,
+              tag="onboarding")
+def put_binding(ctx: Ctx, merchant_id: str, platform: str) -> dict[str, Any]:
+    """Verify a merchant's id on a payment platform (alipay, wechatpay); confirms what it notified."""
+    return ctx.services.payments.verify_binding(ctx.who, merchant_id, platform, ctx.raw)
+
+
+@router.route("/v1/admin/merchants/{merchant_id}/bindings/{platform}", "DELETE", roles=("admin",), status=204,
+              tag="onboarding")
+def delete_binding(ctx: Ctx, merchant_id: str, platform: str) -> None:
+    """Release a merchant's id on a payment platform (recorded confirmations stay)."""
+    ctx.services.onboarding.delete_binding(ctx.who, merchant_id, platform)

@@ -62,3 +62,17 @@ def merchant_callbacks(ctx: Ctx, merchant_id: str) -> dict[str, Any]:
 def unattributed_callbacks(ctx: Ctx) -> dict[str, Any]:
     """Callbacks that could not be tied to a merchant (`?source=terminal|alipay`)."""
     return ctx.services.payments.callbacks(ctx.who, None, ctx.query.get("source"))
+
+
+@router.route("/v1/merchants/{merchant_id}/payments", "GET", roles=("admin", "partner", "merchant"), tag="payments")
+def merchant_payments(ctx: Ctx, merchant_id: str) -> dict[str, Any]:
+    """A merchant's payments of a business day (`?date=YYYY-MM-DD`, default today), latest first,
+    `?limit=` (1..200, default 50) at a time; follow `next_cursor` with `?cursor=`."""
+    return ctx.services.payment_reads.day(ctx.who, merchant_id, ctx.query)
+
+
+@router.route("/v1/merchants/{merchant_id}/payments/{out_trade_no}", "GET", roles=("admin", "partner", "merchant"),
+              tag="payments")
+def merchant_payment(ctx: Ctx, merchant_id: str, out_trade_no: str) -> dict[str, Any]:
+    """One payment of a merchant: amounts, refunds, member savings, channels and confirmation."""
+    return ctx.services.payment_reads.one(ctx.who, merchant_id, out_trade_no)

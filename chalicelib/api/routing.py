@@ -13,12 +13,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from chalice import Blueprint, Response
+from chalice.app import handle_extra_types
 from pydantic import BaseModel
 
 from chalicelib.auth import Principal, decode_bearer, parse_terminal_headers
 from chalicelib.clock import wall_clock
 from chalicelib.errors import AppError, BadRequest, PayloadTooLarge
 from chalicelib.observability import logger, metrics
+from chalicelib.parsing import check_id
 from chalicelib.schemas import MAX_BODY_BYTES
 from chalicelib.storage import translate_storage_errors
 
@@ -71,8 +73,39 @@ class Ctx:
         return self.principal
 
 
+# Every JSON answer is strict JSON (no NaN/Infinity: a ValueError here becomes a 500 with a valid
+# body) and carries `<`, `>` and `&` as \u escapes, so text a caller sent — a callback body shown
+# back to an admin — is data in any viewer, never markup.
+_MARKUP_ESCAPES = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
+
+
+def json_text(value: Any) -> str:
+    """`value` as strict JSON text with markup characters escaped (equal to it once parsed)."""
+    text = json.dumps(value, separators=(",", ":"), allow_nan=False, default=handle_extra_types)
+    return text.translate(_MARKUP_ESCAPES)  # outside strings JSON has none of them
+
+
+# The 404 code of an id that cannot exist (over 128 characters, or not printable ASCII), by the
+# name of the path parameter or `*_id` query parameter carrying it: it never reaches storage.
+_UNKNOWN_ID_CODES = {
+    "contest_id": "contest_not_found", "membership_id": "membership_not_found", "merchant_id": "merchant_not_found",
+    "partner_id": "partner_not_found", "plan_id": "plan_not_found", "store_id": "store_not_found",
+    "terminal_id": "terminal_not_found", "out_trade_no": "payment_not_found",
+}
+_INTEGER_PARAMS = frozenset({"n"})  # path integers: `parsing.parse_int` where they are used (a 422)
+
+
+def check_ids(params: dict[str, str], query: dict[str, str]) -> None:
+    """Path parameters (but integers) and `*_id` query parameters are ids: 1–128 printable ASCII."""
+    named = [*((k, v) for k, v in params.items() if k not in _INTEGER_PARAMS),
+             *((k, v) for k, v in query.items() if k.endswith("_id"))]
+    for name, value in named:
+        check_id(value, name, code=_UNKNOWN_ID_CODES.get(name, "not_found"))
+
+
 def error_response(err: AppError) -> Response:
-    return Response(body=err.body(), status_code=err.status, headers={"Content-Type": "application/json"})
+    return Response(body=json_text(err.body()), status_code=err.status,
+                    headers={"Content-Type": "application/json"})
 
 
 def _raw_body(request: Any) -> bytes:
@@ -84,10 +117,12 @@ def _raw_body(request: Any) -> bytes:
 
 def _to_response(result: Any, status: int) -> Response:
     if isinstance(result, Response):
+        if not isinstance(result.body, str | bytes):
+            result.body = json_text(result.body)
         return result
     if result is None:
         return Response(body="", status_code=204)
-    return Response(body=result, status_code=status, headers={"Content-Type": "application/json"})
+    return Response(body=json_text(result), status_code=status, headers={"Content-Type": "application/json"})
 
 
 def handle_errors(fn: Callable[[], Any], status: int) -> Response:
@@ -163,6 +198,7 @@ class Router:
                     elif auth == "terminal":
                         signed = parse_terminal_headers(request.headers, wall_clock())
                         ctx.terminal = services.terminal_auth.authenticate(signed, method, path, raw)
+                    check_ids(params, ctx.query)
                     return view(ctx, **params)
 
                 return handle_errors(run, status)

@@ -7,14 +7,23 @@ contest):
 
 - the (contest, merchant, buyer, business day) bucket keeps the earliest `cap` qualifying
   payments; a late, earlier payment displaces the latest one (its counts and GMV move out);
-- the (contest, merchant) row keeps the merchant's first counted payment ever (seeded from the
-  recorded payments the first time it is needed, so history before the contest counts);
-- the (contest, round, merchant) row counts counted payments (for `active_merchants`);
+- the (contest, merchant) row keeps the merchant's first payment ever — its first counted one
+  (revision 1) or, with `require_platform_confirmation`, its first recorded one of any amount —
+  seeded from the recorded payments the first time it is needed, so history before the contest
+  counts;
+- the (contest, round, merchant) row counts counted payments (for `active_merchants` and, with
+  the confirmation rule, whether the round of the first payment has a counted one);
 - the counters (contest, round, partner, shard) get ADD deltas; shard = crc32(merchant) % shards.
 
+With the confirmation rule the buckets see a payment only once it is confirmed, at the platform's
+time and amount (`domain.as_counted`): the payment item's MODIFY that records the confirmation is,
+for such a contest, what an INSERT is for the others.
+
 Every state row carries a version and is written on condition that it has not moved since it
-was read (optimistic concurrency; conflicts re-read and retry). A redelivered record finds its
-payment already in the bucket (or already displaced) and changes nothing, so Lambda retries and
+was read (optimistic concurrency; conflicts re-read and retry); a row read only to decide (the
+first-payment row when a round's count crosses 0↔1, merchant-round rows when the first payment
+moves) is a condition check of the same transaction. A redelivered record finds its payment
+already in the bucket (or already displaced) and changes nothing, so Lambda retries and
 duplicate records never double count.
 """
 
@@ -33,15 +42,18 @@ from chalicelib.contests.domain import (
     PaymentFact,
     Slot,
     apply_to_bucket,
+    as_counted,
     bucket_span,
     business_day,
+    first_min_fen,
     first_transition,
+    onboarding_moves,
     shard_of,
 )
-from chalicelib.contests.ports import Commit, CounterKey, Put, StateStore
+from chalicelib.contests.ports import Check, Commit, CounterKey, Put, StateStore
 from chalicelib.errors import StorageUnavailable
 
-Seeder = Callable[[str, int], PaymentFact | None]  # (merchant_id, min_fen) -> earliest qualifying
+Seeder = Callable[[str, int], PaymentFact | None]  # (merchant_id, min_fen) -> earliest of ≥ min_fen
 Registrar = Callable[[str, int, str, int], None]  # (contest_id, round, partner_id, shard)
 
 MAX_ATTEMPTS = 25
@@ -82,12 +94,20 @@ class ContestAggregator:
 
     def _payment_once(self, c: Contest, p: PaymentFact) -> bool:
         rules = c.rules
-        if p.amount_fen < rules.min_payment_fen:
-            return True  # takes no slot and can never be a first counted payment
+        confirmation = rules.require_platform_confirmation
+        seen = as_counted(p, rules)  # what the buckets count: None when the contest does not see it
+        if seen is not None and seen.amount_fen < rules.min_payment_fen:
+            seen = None  # takes no slot
+        floor = first_min_fen(rules)
         lo, hi = bucket_span(c, self.tz)
-        bkey = (f"B#{c.contest_id}#{p.merchant_id}#{p.buyer_id}#{business_day(p.paid_at, self.tz)}"
-                if lo <= p.paid_at < hi else None)
-        fkey = f"F#{c.contest_id}#{p.merchant_id}" if p.paid_at < c.ends_at else None
+        bkey = (f"B#{c.contest_id}#{p.merchant_id}#{p.buyer_id}#{business_day(seen.paid_at, self.tz)}"
+                if seen is not None and lo <= seen.paid_at < hi else None)
+        # The first-payment row: when this payment may be the merchant's first in the contest's
+        # time, and (confirmation rule) whenever its counted payments may move, because its
+        # onboarding then depends on the round of that first payment.
+        may_be_first = p.amount_fen >= floor and p.paid_at < c.ends_at
+        fkey = (f"F#{c.contest_id}#{p.merchant_id}"
+                if may_be_first or (confirmation and bkey is not None) else None)
         if bkey is None and fkey is None:
             return True
         rows = self.store.read(k for k in (bkey, fkey) if k)
@@ -99,11 +119,11 @@ class ContestAggregator:
                 commit.add(CounterKey(key.contest_id, round_no, key.partner_id, key.shard), name, delta)
 
         per_round: dict[int, int] = defaultdict(int)  # this merchant's counted payments per round
-        if bkey is not None:
+        if bkey is not None and seen is not None:
             row = rows.get(bkey)
             slots = [_slot(d) for d in (row.data.get("slots", []) if row else [])]
-            change = apply_to_bucket(slots, Slot(p.out_trade_no, p.paid_at, p.amount_fen, p.refunded_fen),
-                                     rules.cap)
+            change = apply_to_bucket(slots, Slot(seen.out_trade_no, seen.paid_at, seen.amount_fen,
+                                                 seen.refunded_fen), rules.cap)
             if change.changed:
                 commit.puts.append(Put(bkey, row.version if row else None,
                                        {"slots": [_slot_doc(s) for s in change.slots]}))
@@ -121,30 +141,49 @@ class ContestAggregator:
                         per_round[r] -= 1
                 if change.refund_of is not None:
                     counter(c.round_of(change.refund_of.paid_at), "gmv_fen", -change.refund_delta_fen)
+        first_before: tuple[datetime, str] | None = None
+        first_after: tuple[datetime, str] | None = None
+        frow = rows.get(fkey) if fkey else None
         if fkey is not None:
-            row = rows.get(fkey)
-            current = (_dt(row.data["t"]), str(row.data["o"])) if row else None
-            incoming = p.order
-            if row is None:
-                seed = self._seed(p.merchant_id, rules.min_payment_fen)
-                if seed is not None and seed.order < incoming:
+            first_before = (_dt(frow.data["t"]), str(frow.data["o"])) if frow else None
+            incoming: tuple[datetime, str] | None = p.order if p.amount_fen >= floor else None
+            if frow is None:
+                seed = self._seed(p.merchant_id, floor)
+                if seed is not None and (incoming is None or seed.order < incoming):
                     incoming = seed.order
-            new = first_transition(current, incoming)
+            new = first_transition(first_before, incoming) if incoming is not None else None
+            first_after = new or first_before
             if new is not None:
-                commit.puts.append(Put(fkey, row.version if row else None, {"t": _ts(new[0]), "o": new[1]}))
-                if current is not None:
-                    counter(c.round_of(current[0]), "merchants_onboarded", -1)
-                counter(c.round_of(new[0]), "merchants_onboarded", 1)
+                commit.puts.append(Put(fkey, frow.version if frow else None, {"t": _ts(new[0]), "o": new[1]}))
+        first_moved = first_after != first_before
+        round_before = c.round_of(first_before[0]) if first_before else None
+        round_after = c.round_of(first_after[0]) if first_after else None
+
         moved = {r: d for r, d in per_round.items() if d}
-        if moved:
-            mkeys = {r: f"M#{c.contest_id}#{r}#{p.merchant_id}" for r in moved}
+        wanted = set(moved)
+        if confirmation and round_before != round_after:  # moving within a round changes no onboarding
+            wanted |= {r for r in (round_before, round_after) if r is not None}
+        counts_before: dict[int, int] = {}
+        counts_after: dict[int, int] = {}
+        if wanted:
+            mkeys = {r: f"M#{c.contest_id}#{r}#{p.merchant_id}" for r in wanted}
             mrows = self.store.read(mkeys.values())
             need = rules.active_merchant_min_payments
-            for r, d in moved.items():
+            for r in sorted(wanted):
                 mrow = mrows.get(mkeys[r])
                 old = int(mrow.data.get("n", 0)) if mrow else 0
-                commit.puts.append(Put(mkeys[r], mrow.version if mrow else None, {"n": old + d}))
-                counter(r, "active_merchants", int(old + d >= need) - int(old >= need))
+                counts_before[r], counts_after[r] = old, old + moved.get(r, 0)
+                if r in moved:
+                    commit.puts.append(Put(mkeys[r], mrow.version if mrow else None, {"n": counts_after[r]}))
+                    counter(r, "active_merchants", int(counts_after[r] >= need) - int(old >= need))
+                else:  # read only for the onboarding decision: it must not have moved meanwhile
+                    commit.checks.append(Check(mkeys[r], mrow.version if mrow else None))
+        for r, d in onboarding_moves(rules, round_before, round_after, counts_before, counts_after).items():
+            counter(r, "merchants_onboarded", d)
+        crossed = any((counts_before[r] >= 1) != (counts_after[r] >= 1) for r in moved)
+        if confirmation and fkey is not None and crossed and not first_moved:
+            # the onboarding decision read the first-payment row: it must not have moved meanwhile
+            commit.checks.append(Check(fkey, frow.version if frow else None))
         if commit.empty:
             return True
         self._ensure_registered(commit)

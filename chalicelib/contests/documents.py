@@ -1,5 +1,7 @@
 """A contest as a JSON document: as stored (`contest_doc` / `contest_from_doc`) and as the API
-shows it (`public_contest`, with its round windows)."""
+shows it (`public_contest`, with its round windows and its rules, defaults filled in). A stored
+contest whose rules lack a rule added later reads back with what it meant when it was created
+(`domain.REVISION_1_RULES`)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from typing import Any
 
 from chalicelib.clock import iso
 from chalicelib.contests import domain
-from chalicelib.contests.domain import Contest, Prize, Rules, Weights
+from chalicelib.contests.domain import REVISION_1_RULES, Contest, Prize, Rules, Weights
 
 
 def contest_doc(c: Contest) -> dict[str, Any]:
@@ -34,7 +36,7 @@ def contest_from_doc(d: dict[str, Any]) -> Contest:
         contest_id=d["contest_id"], name=d["name"], starts_at=datetime.fromisoformat(d["starts_at"]),
         round_days=int(d["round_days"]), rounds=int(d["rounds_count"]),
         weights=Weights(**{k: Decimal(str(v)) for k, v in d["weights"].items()}),
-        rules=Rules(**d["rules"]), prizes=tuple(Prize(**p) for p in d.get("prizes", [])),
+        rules=Rules(**{**REVISION_1_RULES, **d["rules"]}), prizes=tuple(Prize(**p) for p in d.get("prizes", [])),
         created_at=datetime.fromisoformat(d["created_at"]) if d.get("created_at") else None,
         created_by=d.get("created_by"),
     )

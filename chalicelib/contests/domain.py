@@ -2,8 +2,12 @@
 
 This module is the reference definition of the contest metrics. Settlement, the audit check
 and the tests all compute with it; the stream-fed counters (`chalicelib.contests.aggregator`)
-use `apply_to_bucket` and `first_transition` from here, so both paths share one rule set.
+use `as_counted`, `apply_to_bucket`, `first_transition` and `onboarding_moves` from here, so
+both paths share one rule set.
 
+Which payments a contest sees (`as_counted`): with `require_platform_confirmation` only the
+payments a platform confirmed, each at the platform's time and amount; without it (contests
+created before revision 2) every recorded payment, as its first reporter said.
 Counted payments: amount ≥ `min_payment_fen`; per (merchant, buyer, business day in the
 configured time zone) only the earliest `cap` qualifying payments count (ties by
 `out_trade_no`); payments below the minimum take no slot.
@@ -13,7 +17,7 @@ from __future__ import annotations
 
 import zlib
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
@@ -27,10 +31,16 @@ class Rules:
     active_merchant_min_payments: int = 10
     min_payment_fen: int = 100
     max_counted_payments_per_buyer_per_merchant_per_day: int = 3
+    # Revision 2: only platform-confirmed payments count. True for contests created from then on;
+    # a stored contest without the key predates it and keeps False (`REVISION_1_RULES`).
+    require_platform_confirmation: bool = True
 
     @property
     def cap(self) -> int:
         return self.max_counted_payments_per_buyer_per_merchant_per_day
+
+
+REVISION_1_RULES: dict[str, Any] = {"require_platform_confirmation": False}  # what older contests meant
 
 
 @dataclass(frozen=True)
@@ -110,7 +120,8 @@ class _Counted:
 
 @dataclass(frozen=True)
 class PaymentFact(_Counted):
-    """A recorded payment, with the total refunded so far."""
+    """A recorded payment, with the total refunded so far: `paid_at` and `amount_fen` as first
+    recorded (usually the terminal's word), and the platform's own, once it confirmed them."""
 
     merchant_id: str
     partner_id: str
@@ -119,6 +130,9 @@ class PaymentFact(_Counted):
     amount_fen: int
     paid_at: datetime
     refunded_fen: int = 0
+    confirmed: bool = False
+    platform_paid_at: datetime | None = None
+    platform_amount_fen: int | None = None
 
 
 @dataclass(frozen=True)
@@ -210,21 +224,39 @@ def bucket_span(contest: Contest, tz: tzinfo) -> tuple[datetime, datetime]:
 
 
 def unique(payments: Iterable[PaymentFact]) -> list[PaymentFact]:
-    """One fact per payment (merchant, out_trade_no); a repeated fact keeps the largest refund."""
+    """One fact per payment (merchant, out_trade_no). Facts only grow (refunds add up, a
+    confirmation stays), so a repeated fact keeps the confirmed one and the largest refund."""
     seen: dict[tuple[str, str], PaymentFact] = {}
     for p in payments:
         key = (p.merchant_id, p.out_trade_no)
         old = seen.get(key)
-        if old is None or p.refunded_fen > old.refunded_fen:
+        if old is None:
             seen[key] = p
+            continue
+        base = p if p.confirmed and not old.confirmed else old
+        refunded = max(p.refunded_fen, old.refunded_fen)
+        seen[key] = base if base.refunded_fen == refunded else replace(base, refunded_fen=refunded)
     return list(seen.values())
 
 
+def as_counted(p: PaymentFact, rules: Rules) -> PaymentFact | None:
+    """The payment as the contest sees it. Revision 1 (`require_platform_confirmation` false): as
+    recorded. Confirmation rule: only a confirmed payment, at the platform's payment time and
+    amount whatever the terminal said (refunds still reduce it); an unconfirmed one is None."""
+    if not rules.require_platform_confirmation:
+        return p
+    if not p.confirmed or p.platform_paid_at is None or p.platform_amount_fen is None:
+        return None
+    return replace(p, paid_at=p.platform_paid_at, amount_fen=p.platform_amount_fen)
+
+
 def counted_payments(payments: Iterable[PaymentFact], rules: Rules, tz: tzinfo) -> list[PaymentFact]:
-    """The payments that count: above the minimum and within the per-buyer-per-day cap."""
+    """The payments that count (as `as_counted` sees them): above the minimum and within the
+    per-buyer-per-day cap."""
     buckets: dict[tuple[str, str, date], list[PaymentFact]] = defaultdict(list)
-    for p in unique(payments):
-        if p.amount_fen >= rules.min_payment_fen:
+    for fact in unique(payments):
+        p = as_counted(fact, rules)
+        if p is not None and p.amount_fen >= rules.min_payment_fen:
             buckets[(p.merchant_id, p.buyer_id, business_day(p.paid_at, tz))].append(p)
     out: list[PaymentFact] = []
     for group in buckets.values():
@@ -232,12 +264,21 @@ def counted_payments(payments: Iterable[PaymentFact], rules: Rules, tz: tzinfo) 
     return sorted(out, key=lambda p: (p.merchant_id, p.order))
 
 
-def first_counted(payments: Iterable[PaymentFact], rules: Rules) -> dict[str, PaymentFact]:
-    """Each merchant's first counted payment ever: its earliest qualifying payment (with a cap of
-    at least 1, the earliest qualifying payment of a day always takes that day's first slot)."""
+def first_min_fen(rules: Rules) -> int:
+    """The smallest payment that can be a merchant's "first" for onboarding: revision 1 counts
+    the first *counted* payment (≥ the minimum); the confirmation rule the first *recorded* one."""
+    return 0 if rules.require_platform_confirmation else rules.min_payment_fen
+
+
+def first_payments(payments: Iterable[PaymentFact], rules: Rules) -> dict[str, PaymentFact]:
+    """Each merchant's first payment ever by (`paid_at` as first recorded, `out_trade_no`), among
+    payments of at least `first_min_fen`. Revision 1: its first counted payment (with a cap of at
+    least 1, the earliest qualifying payment of a day always takes that day's first slot).
+    Confirmation rule: its first recorded payment, any channel, amount or confirmation."""
+    floor = first_min_fen(rules)
     firsts: dict[str, PaymentFact] = {}
     for p in payments:
-        if p.amount_fen < rules.min_payment_fen:
+        if p.amount_fen < floor:
             continue
         old = firsts.get(p.merchant_id)
         if old is None or p.order < old.order:
@@ -245,25 +286,40 @@ def first_counted(payments: Iterable[PaymentFact], rules: Rules) -> dict[str, Pa
     return firsts
 
 
+def onboarded(rules: Rules, first_round: int | None, counted_in: Mapping[int, int]) -> int | None:
+    """The round a merchant counts as onboarded in, given the round of its first payment (see
+    `first_payments`) and its counted payments per round: revision 1, that round; confirmation
+    rule, that round only if the merchant has a counted (so confirmed) payment in it — so neither
+    an invented (unconfirmed) payment nor a late verification moves a merchant's onboarding."""
+    if first_round is None:
+        return None
+    if rules.require_platform_confirmation and counted_in.get(first_round, 0) < 1:
+        return None
+    return first_round
+
+
 def round_metrics(contest: Contest, round_no: int, payments: Iterable[PaymentFact],
                   memberships: Iterable[MembershipFact], tz: tzinfo) -> dict[str, Metrics]:
-    """Metrics per partner in one round. `payments` must hold, per merchant, every payment of the
-    business days overlapping the round and at least its earliest qualifying payment before them."""
+    """Metrics per partner in one round. `payments` must hold, per merchant, every payment that
+    `as_counted` puts in the business days overlapping the round, and its first payment ever
+    (`first_payments`) — or at least its earliest qualifying payment before those days."""
     w = contest.window(round_no)
+    rules = contest.rules
     facts = unique(payments)
     out: dict[str, Metrics] = defaultdict(Metrics)
     per_merchant: dict[tuple[str, str], int] = defaultdict(int)
-    for p in counted_payments(facts, contest.rules, tz):
+    for p in counted_payments(facts, rules, tz):
         if w.holds(p.paid_at):
             m = out[p.partner_id]
             m.counted_payments += 1
             m.gmv_fen += p.net_fen
             per_merchant[(p.partner_id, p.merchant_id)] += 1
     for (partner_id, _), n in per_merchant.items():
-        if n >= contest.rules.active_merchant_min_payments:
+        if n >= rules.active_merchant_min_payments:
             out[partner_id].active_merchants += 1
-    for p in first_counted(facts, contest.rules).values():
-        if w.holds(p.paid_at):
+    for p in first_payments(facts, rules).values():
+        first_round = round_no if w.holds(p.paid_at) else None
+        if onboarded(rules, first_round, {round_no: per_merchant.get((p.partner_id, p.merchant_id), 0)}):
             out[p.partner_id].merchants_onboarded += 1
     seen: set[str] = set()
     for ms in memberships:
@@ -345,10 +401,27 @@ def apply_to_bucket(slots: Sequence[Slot], incoming: Slot, cap: int) -> BucketCh
 
 def first_transition(current: tuple[datetime, str] | None,
                      incoming: tuple[datetime, str]) -> tuple[datetime, str] | None:
-    """The merchant's new first counted payment if `incoming` precedes `current`, else None."""
+    """The merchant's new first payment (see `first_payments`) if `incoming` precedes `current`, else None."""
     if current is None or incoming < current:
         return incoming
     return None
+
+
+def onboarding_moves(rules: Rules, first_before: int | None, first_after: int | None,
+                     counted_before: Mapping[int, int], counted_after: Mapping[int, int]) -> dict[int, int]:
+    """The ±1 of `merchants_onboarded` per round when a merchant's first payment moves (from
+    round `first_before` to `first_after`) or its counted payments per round move (`counted_*`
+    must hold the rounds of both firsts and every round whose count moved)."""
+    before = onboarded(rules, first_before, counted_before)
+    after = onboarded(rules, first_after, counted_after)
+    if before == after:
+        return {}
+    moves = {r: 0 for r in (before, after) if r is not None}
+    if before is not None:
+        moves[before] -= 1
+    if after is not None:
+        moves[after] += 1
+    return moves
 
 
 def shard_of(merchant_id: str, shards: int) -> int:

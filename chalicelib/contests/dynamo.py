@@ -49,6 +49,10 @@ class DynamoStateStore:
             return True
 
         def build(tx: Tx) -> None:
+            for c in commit.checks:
+                cond = (ContestStateModel.pk.does_not_exist() if c.expected is None
+                        else ContestStateModel.version == c.expected)
+                tx.check(f"check:{c.key}", ContestStateModel, c.key, cond)
             for p in commit.puts:
                 cond = (ContestStateModel.pk.does_not_exist() if p.expected is None
                         else ContestStateModel.version == p.expected)

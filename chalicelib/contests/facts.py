@@ -10,16 +10,18 @@ from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 
-from chalicelib.contests.domain import MembershipFact, PaymentFact
+from chalicelib.contests.domain import MembershipFact, PaymentFact, Rules
 from chalicelib.memberships.ports import MembershipRecord
 from chalicelib.payments.ports import PaymentHistory, PaymentRecord
+from chalicelib.schemas import EARLIEST, LATEST
 
 _TD = TypeDeserializer()
 
 
 def payment_fact(r: PaymentRecord) -> PaymentFact:
     return PaymentFact(r.merchant_id, r.partner_id, r.out_trade_no, r.buyer_id, r.amount_fen, r.paid_at,
-                       r.refunded_fen)
+                       r.refunded_fen, confirmed=r.confirmed, platform_paid_at=r.platform_paid_at,
+                       platform_amount_fen=r.platform_amount_fen)
 
 
 def membership_fact(r: MembershipRecord) -> MembershipFact:
@@ -35,13 +37,21 @@ def image(record: dict[str, Any], which: str = "NewImage") -> dict[str, Any] | N
 
 
 def payments_for(history: PaymentHistory, merchant_ids: Iterable[str], since: datetime, until: datetime,
-                 min_fen: int, workers: int = 8) -> list[PaymentFact]:
-    """Everything the reference computation needs about these merchants for [since, until):
-    their payments in the window plus each one's earliest qualifying payment before it."""
+                 rules: Rules, workers: int = 8) -> list[PaymentFact]:
+    """Everything the reference computation needs about these merchants for [since, until).
+
+    Revision 1: their payments recorded in the window plus each one's earliest qualifying
+    payment before it. Confirmation rule: payments count at the platform's time, which the
+    history's index (by `paid_at` as recorded, a terminal's word) cannot bound — a terminal may
+    have backdated or post-dated it — so each merchant's whole history (which also holds its
+    first recorded payment). TODO(payments): a sparse index by (merchant, platform_paid_at)
+    offered through `PaymentHistory` would bound this to the window again."""
 
     def one(mid: str) -> list[PaymentFact]:
+        if rules.require_platform_confirmation:
+            return [payment_fact(r) for r in history.merchant_payments(mid, EARLIEST, LATEST)]
         facts = [payment_fact(r) for r in history.merchant_payments(mid, since, until)]
-        earlier = history.earliest_qualifying(mid, min_fen, before=since)
+        earlier = history.earliest_qualifying(mid, rules.min_payment_fen, before=since)
         return facts + ([payment_fact(earlier)] if earlier else [])
 
     with ThreadPoolExecutor(max_workers=workers) as pool:

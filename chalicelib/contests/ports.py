@@ -42,6 +42,15 @@ class Put:
 
 
 @dataclass(frozen=True)
+class Check:
+    """Write nothing, but commit only if a state row's version is still `expected` (None =
+    absent): a row a decision was read from, without changing it."""
+
+    key: str
+    expected: int | None
+
+
+@dataclass(frozen=True)
 class CounterKey:
     contest_id: str
     round: int
@@ -55,9 +64,11 @@ class CounterKey:
 
 @dataclass
 class Commit:
-    """State puts and counter deltas that commit together or not at all."""
+    """State puts and counter deltas that commit together or not at all, on condition that the
+    rows in `checks` (never also in `puts`) have not moved."""
 
     puts: list[Put] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
     adds: dict[CounterKey, dict[str, int]] = field(default_factory=dict)
 
     def add(self, key: CounterKey, name: str, delta: int) -> None:
@@ -103,7 +114,8 @@ class StateStore(Protocol):
         ...
 
     def commit(self, commit: Commit) -> bool:
-        """All puts and counter adds atomically; False (nothing written) if a version moved."""
+        """All puts and counter adds atomically; False (nothing written) if the version of a put
+        or checked row moved. A commit with nothing to write succeeds without checking."""
         ...
 
     def counters(self, contest_id: str, round_no: int, shards: dict[str, list[int]]) -> dict[str, Metrics]:

@@ -22,12 +22,14 @@ class ContestRules(Body):
     active_merchant_min_payments: Annotated[int, Field(ge=1, le=10**6)] = 10
     min_payment_fen: Annotated[int, Field(ge=0, le=10**9)] = 100
     max_counted_payments_per_buyer_per_merchant_per_day: Annotated[int, Field(ge=1, le=1000)] = 3
+    require_platform_confirmation: bool = True  # revision 2: only platform-confirmed payments count
 
 
 class ContestPrize(Body):
     rank_from: Annotated[int, Field(ge=1, le=10**6)]
     rank_to: Annotated[int, Field(ge=1, le=10**6)]
-    prize: Annotated[str, Field(min_length=1, max_length=256)] | int | float
+    # a finite number (NaN/Infinity would make every answer carrying it invalid JSON) or a text
+    prize: Annotated[str, Field(min_length=1, max_length=256)] | int | Annotated[float, Field(allow_inf_nan=False)]
 
     @model_validator(mode="after")
     def _ordered(self) -> ContestPrize:

@@ -26,6 +26,7 @@ from chalicelib.ids import new_id
 from chalicelib.memberships.ports import MembershipHistory
 from chalicelib.observability import logger, metrics
 from chalicelib.onboarding.ports import PartnerDirectory
+from chalicelib.parsing import parse_int
 from chalicelib.payments.ports import PaymentHistory
 from chalicelib.schemas import parse_body
 
@@ -175,7 +176,7 @@ class ContestService:
     def _round_param(contest: Contest, raw: str | None) -> int:
         if raw is None or raw == "":
             raise Invalid("round is required", code="missing_field")
-        n = _int_param("round", raw, 1, None, None)
+        n = _int_param("round", raw, 1, 0, None)  # 0 and beyond the last round: no such round
         if not 1 <= n <= contest.rounds:
             raise NotFound(f"round {n} is not in 1..{contest.rounds}", code="round_not_found")
         return n
@@ -245,7 +246,7 @@ class ContestService:
         until = domain.day_start(domain.business_day(w.ends_at, self.tz) + timedelta(days=1), self.tz)
         partner_ids = self.partners.all_partner_ids()
         merchants = self.partners.merchants_of(partner_ids)
-        payments = payments_for(self.payments, merchants, since, until, contest.rules.min_payment_fen)
+        payments = payments_for(self.payments, merchants, since, until, contest.rules)
         members = [membership_fact(r) for r in self.memberships.for_partners(partner_ids, w.starts_at, w.ends_at)]
         per_partner = domain.round_metrics(contest, round_no, payments, members, self.tz)
         names = self.partners.partner_names(per_partner) if per_partner else {}
@@ -300,13 +301,19 @@ class ContestService:
         """Fold what was recorded before the stream path knew this contest (a contest may start
         in the past). Idempotent like the stream path, so overlapping with it is harmless."""
         lo, hi = domain.bucket_span(contest, self.tz)
-        payments = self.payments.payments_between(lo, hi)
-        for p in payments:
-            self.aggregator.apply_payment(payment_fact(p), [contest])
+        if contest.rules.require_platform_confirmation:
+            # counted at the platform's time, whatever `paid_at` says: a scan either way (a filtered
+            # scan reads the whole table too); first payments are seeded from the history as needed
+            facts = [f for f in map(payment_fact, self.payments.all_payments())
+                     if (seen := domain.as_counted(f, contest.rules)) is not None and lo <= seen.paid_at < hi]
+        else:
+            facts = [payment_fact(p) for p in self.payments.payments_between(lo, hi)]
+        for f in facts:
+            self.aggregator.apply_payment(f, [contest])
         members = self.memberships.between(contest.starts_at, contest.ends_at)
         for m in members:
             self.aggregator.apply_membership(membership_fact(m), [contest])
-        return {"payments": len(payments), "memberships": len(members)}
+        return {"payments": len(facts), "memberships": len(members)}
 
     # -- audit
     def audit_check(self) -> dict[str, Any]:
@@ -344,13 +351,6 @@ class ContestService:
 
 
 def _int_param(name: str, raw: str | None, default: int, lo: int | None, hi: int | None) -> int:
-    if raw is None:
-        return default
-    text = raw.strip()
-    if not text.lstrip("-").isdigit() or len(text) > 9:
-        raise Invalid(f"{name} must be an integer", code="invalid_value")
-    n = int(text)
-    if (lo is not None and n < lo) or (hi is not None and n > hi):
-        raise Invalid(f"{name} must be in {lo}..{hi}", code="invalid_value")
-    return n
+    """A query or path integer (ASCII digits only, `chalicelib.parsing`), `default` when absent."""
+    return default if raw is None else parse_int(raw, name, lo=lo, hi=hi)
 

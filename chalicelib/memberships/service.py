@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chalicelib.auth import Principal
@@ -138,6 +138,22 @@ class MembershipService:
     def get(self, who: Principal, membership_id: str) -> dict[str, Any]:
         """One membership (its customer, its merchant or partner, admin)."""
         return self._readable(who, membership_id).to_dict(self.clock.now())
+
+    def savings_statement(self, who: Principal, membership_id: str) -> dict[str, Any]:
+        """Every payment that counted savings for the membership (its viewers), oldest first, each
+        with what it counts now (net of refunds' reversals) and whether the platform confirmed it.
+        `savings_fen` is their sum: the membership's own `savings_fen` moves in the same transaction
+        as each of them, so the two agree once the index has caught up (the audit check
+        `payments.membership_savings` compares them)."""
+        m = self._readable(who, membership_id)
+        entries = self.payments.membership_payments(m.membership_id)
+        return {
+            "membership_id": m.membership_id,
+            "savings_fen": sum(e.savings_fen for e in entries),
+            "entries": [{"payment_id": e.payment_id, "out_trade_no": e.out_trade_no,
+                         "paid_at": iso(e.paid_at.astimezone(UTC)), "discount_fen": e.discount_fen,
+                         "savings_fen": e.savings_fen, "confirmed": e.confirmed} for e in entries],
+        }
 
     def mine(self, who: Principal) -> dict[str, Any]:
         """The calling customer's memberships, newest first."""

@@ -14,10 +14,29 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.auth import NONCE_TTL_SECONDS
-from chalicelib.errors import Conflict
-from chalicelib.onboarding.domain import Merchant, Partner, Store, Terminal, TerminalGuard
-from chalicelib.onboarding.models import MerchantModel, PartnerModel, StoreModel, TerminalModel
-from chalicelib.onboarding.ports import nonce_key, seller_key
+from chalicelib.errors import Conflict, StorageUnavailable
+from chalicelib.onboarding.domain import (
+    ALIPAY,
+    PLATFORMS,
+    WECHATPAY,
+    Binding,
+    BindingChange,
+    Merchant,
+    Partner,
+    Store,
+    Terminal,
+    TerminalGuard,
+    verification,
+)
+from chalicelib.onboarding.models import (
+    PLATFORM_ATTRS,
+    BindingModel,
+    MerchantModel,
+    PartnerModel,
+    StoreModel,
+    TerminalModel,
+)
+from chalicelib.onboarding.ports import binding_key, nonce_key
 from chalicelib.storage import GuardModel, Tx, run_transaction, save_if, update_if, with_retries
 
 
@@ -26,7 +45,31 @@ def _partner(m: PartnerModel) -> Partner:
 
 
 def _merchant(m: MerchantModel) -> Merchant:
-    return Merchant(m.merchant_id, m.partner_id, m.name, m.category, m.created_at, m.city, m.alipay_seller_id)
+    return Merchant(m.merchant_id, m.partner_id, m.name, m.category, m.created_at, m.city, m.alipay_seller_id,
+                    m.wechat_sub_mchid)
+
+
+def _binding(m: BindingModel) -> Binding:
+    return Binding(m.platform, m.platform_id, m.merchant_id, m.partner_id, m.claimed_at, m.verified_at)
+
+
+def _binding_item(b: Binding) -> BindingModel:
+    return BindingModel(binding_key(b.platform, b.platform_id), platform=b.platform, platform_id=b.platform_id,
+                        merchant_id=b.merchant_id, partner_id=b.partner_id, claimed_at=b.claimed_at,
+                        verified_at=b.verified_at)
+
+
+def _held_as_read(current: Binding | None) -> Any:
+    """The condition that a binding is still what was read (absent, or same holder and state)."""
+    if current is None:
+        return BindingModel.key.does_not_exist()
+    state = BindingModel.verified_at.exists() if current.verified else BindingModel.verified_at.does_not_exist()
+    return (BindingModel.merchant_id == current.merchant_id) & state
+
+
+def _merchant_holds(platform: str, platform_id: str | None) -> Any:
+    attr = PLATFORM_ATTRS[platform]
+    return attr.does_not_exist() if platform_id is None else attr == platform_id
 
 
 def _store(m: StoreModel) -> Store:
@@ -43,6 +86,9 @@ def _nonce_claim(terminal_id: str, nonce: str, now: datetime, ttl_seconds: int) 
     seen, or its claim expired — TTL deletion is lazy, so an expired claim may still be stored)."""
     item = GuardModel(nonce_key(terminal_id, nonce), owner=terminal_id, expires_at=now + timedelta(seconds=ttl_seconds))
     return item, GuardModel.key.does_not_exist() | (GuardModel.expires_at < now)
+
+
+BINDING_ATTEMPTS = 4
 
 
 class DynamoOnboardingRepository:
@@ -63,23 +109,27 @@ class DynamoOnboardingRepository:
     def list_partners(self) -> list[Partner]:
         return [_partner(m) for m in PartnerModel.scan()]
 
-    def add_merchant(self, merchant: Merchant, stores: Sequence[Store]) -> None:
+    def add_merchant(self, merchant: Merchant, stores: Sequence[Store], at: datetime) -> None:
         def build(tx: Tx) -> None:
-            if merchant.alipay_seller_id:
-                tx.put("seller", GuardModel(seller_key(merchant.alipay_seller_id), owner=merchant.merchant_id),
-                       condition=GuardModel.key.does_not_exist())
+            for platform in PLATFORMS:  # the merchant body's ids are claims
+                pid = merchant.platform_id(platform)
+                if pid:
+                    claim = Binding(platform, pid, merchant.merchant_id, merchant.partner_id, at)
+                    tx.put(platform, _binding_item(claim), condition=BindingModel.key.does_not_exist())
             tx.put("merchant", MerchantModel(
                 merchant.merchant_id, partner_id=merchant.partner_id, name=merchant.name,
-                category=merchant.category, city=merchant.city,
-                alipay_seller_id=merchant.alipay_seller_id, created_at=merchant.created_at,
+                category=merchant.category, city=merchant.city, alipay_seller_id=merchant.alipay_seller_id,
+                wechat_sub_mchid=merchant.wechat_sub_mchid, created_at=merchant.created_at,
             ), condition=MerchantModel.merchant_id.does_not_exist())
             for s in stores:
                 tx.put("store", StoreModel(s.store_id, merchant_id=s.merchant_id, name=s.name, address=s.address),
                        condition=StoreModel.store_id.does_not_exist())
 
         result = run_transaction(self._conn, build)
-        if "seller" in result.failed:
+        if ALIPAY in result.failed:
             raise Conflict("alipay_seller_id is already registered", code="seller_id_taken")
+        if WECHATPAY in result.failed:
+            raise Conflict("wechat_sub_mchid is already registered", code="platform_id_taken")
         if not result.ok:
             raise Conflict("merchant or store id collision", code="conflict")
 
@@ -90,9 +140,77 @@ class DynamoOnboardingRepository:
             return None
 
     def merchant_by_seller(self, seller_id: str) -> Merchant | None:
-        for m in MerchantModel.seller_index.query(seller_id, limit=1):
-            return _merchant(m)
-        return None
+        binding = self.get_binding(ALIPAY, seller_id)
+        return self.get_merchant(binding.merchant_id) if binding else None
+
+    # -- platform bindings
+    def get_binding(self, platform: str, platform_id: str) -> Binding | None:
+        try:
+            return _binding(with_retries(lambda: BindingModel.get(binding_key(platform, platform_id),
+                                                                  consistent_read=True)))
+        except DoesNotExist:
+            return None
+
+    def _merchant_consistent(self, merchant_id: str) -> Merchant | None:
+        try:
+            return _merchant(with_retries(lambda: MerchantModel.get(merchant_id, consistent_read=True)))
+        except DoesNotExist:
+            return None
+
+    def verify_binding(self, merchant: Merchant, platform: str, platform_id: str, at: datetime) -> BindingChange:
+        for _ in range(BINDING_ATTEMPTS):
+            change = self._verify_once(merchant, platform, platform_id, at)
+            if change is not None:
+                return change
+        raise StorageUnavailable("the binding kept changing; retry")
+
+    def _verify_once(self, merchant: Merchant, platform: str, platform_id: str, at: datetime) -> BindingChange | None:
+        """One optimistic attempt: every item is written on condition that it is still as read."""
+        current = self.get_binding(platform, platform_id)
+        holder = self._merchant_consistent(merchant.merchant_id)
+        if holder is None:
+            raise Conflict("the merchant is gone", code="merchant_not_found")
+        change = verification(current, holder, platform, platform_id, at)
+        old, moved_from, binding = holder.platform_id(platform), change.moved_from, change.binding
+        attr = PLATFORM_ATTRS[platform]
+
+        def build(tx: Tx) -> None:
+            tx.put("binding", _binding_item(binding), condition=_held_as_read(current))
+            if old is not None and old != platform_id:  # the merchant's previous id is released
+                tx.delete("released", BindingModel(binding_key(platform, old)),
+                          condition=BindingModel.merchant_id == merchant.merchant_id)
+            tx.update("merchant", MerchantModel(merchant.merchant_id), [attr.set(platform_id)],
+                      condition=_merchant_holds(platform, old))
+            if moved_from is not None:  # the claim is dropped where it was
+                tx.update("moved_from", MerchantModel(moved_from), [attr.remove()],
+                          condition=_merchant_holds(platform, platform_id))
+
+        return change if run_transaction(self._conn, build).ok else None
+
+    def delete_binding(self, merchant: Merchant, platform: str) -> Binding | None:
+        for _ in range(BINDING_ATTEMPTS):
+            done, released = self._delete_once(merchant, platform)
+            if done:
+                return released
+        raise StorageUnavailable("the binding kept changing; retry")
+
+    def _delete_once(self, merchant: Merchant, platform: str) -> tuple[bool, Binding | None]:
+        holder = self._merchant_consistent(merchant.merchant_id)
+        held = holder.platform_id(platform) if holder else None
+        if held is None:
+            return True, None
+        current = self.get_binding(platform, held)
+        mine = current is not None and current.merchant_id == merchant.merchant_id
+        attr = PLATFORM_ATTRS[platform]
+
+        def build(tx: Tx) -> None:
+            if mine:
+                tx.delete("binding", BindingModel(binding_key(platform, held)),
+                          condition=BindingModel.merchant_id == merchant.merchant_id)
+            tx.update("merchant", MerchantModel(merchant.merchant_id), [attr.remove()],
+                      condition=_merchant_holds(platform, held))
+
+        return run_transaction(self._conn, build).ok, current if mine else None
 
     def list_merchants(self, partner_id: str) -> list[Merchant]:
         return [_merchant(m) for m in MerchantModel.partner_index.query(partner_id)]

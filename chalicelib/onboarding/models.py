@@ -28,14 +28,6 @@ class MerchantsByPartner(GlobalSecondaryIndex["MerchantModel"]):
     merchant_id = UnicodeAttribute(range_key=True)
 
 
-class MerchantsBySeller(GlobalSecondaryIndex["MerchantModel"]):
-    class Meta:
-        index_name = "seller_index"
-        projection = AllProjection()
-
-    alipay_seller_id = UnicodeAttribute(hash_key=True)
-
-
 class MerchantModel(BaseModel):
     TABLE = "merchants"
 
@@ -47,11 +39,30 @@ class MerchantModel(BaseModel):
     name = UnicodeAttribute()
     category = UnicodeAttribute()
     city = UnicodeAttribute(null=True)
+    # the merchant's current id per platform (claimed or verified: see BindingModel)
     alipay_seller_id = UnicodeAttribute(null=True)
+    wechat_sub_mchid = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
 
     partner_index = MerchantsByPartner()
-    seller_index = MerchantsBySeller()
+
+
+class BindingModel(BaseModel):
+    """A platform id held by a merchant: pk `<platform>#<id>`, so an id is held by one merchant at
+    most (conditional puts). `verified_at` absent: a claim."""
+
+    TABLE = "bindings"
+
+    class Meta(BaseModel.Meta):
+        pass
+
+    key = UnicodeAttribute(hash_key=True)
+    platform = UnicodeAttribute()
+    platform_id = UnicodeAttribute()
+    merchant_id = UnicodeAttribute()
+    partner_id = UnicodeAttribute()
+    claimed_at = UTCDateTimeAttribute()
+    verified_at = UTCDateTimeAttribute(null=True)
 
 
 class StoresByMerchant(GlobalSecondaryIndex["StoreModel"]):
@@ -93,4 +104,6 @@ class TerminalModel(BaseModel):
     revoked_at = UTCDateTimeAttribute(null=True)
 
 
-MODELS = [PartnerModel, MerchantModel, StoreModel, TerminalModel]
+MODELS = [PartnerModel, MerchantModel, StoreModel, TerminalModel, BindingModel]
+
+PLATFORM_ATTRS = {"alipay": MerchantModel.alipay_seller_id, "wechatpay": MerchantModel.wechat_sub_mchid}

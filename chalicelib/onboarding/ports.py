@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from chalicelib.onboarding.domain import Merchant, Partner, Store, Terminal
+from chalicelib.onboarding.domain import Binding, BindingChange, Merchant, Partner, Store, Terminal
 
 
 class PartnerDirectory(Protocol):
@@ -23,10 +23,20 @@ class OnboardingRepository(PartnerDirectory, Protocol):
     def add_partner(self, partner: Partner) -> None: ...
     def get_partner(self, partner_id: str) -> Partner | None: ...
     def list_partners(self) -> list[Partner]: ...
-    def add_merchant(self, merchant: Merchant, stores: Sequence[Store]) -> None:
-        """Atomically; `Conflict(seller_id_taken)` when the Alipay seller id is already used."""
+    def add_merchant(self, merchant: Merchant, stores: Sequence[Store], at: datetime) -> None:
+        """Atomically, with the platform ids of the merchant as claims: `Conflict(seller_id_taken)`
+        when its Alipay seller id, `Conflict(platform_id_taken)` when its WeChat Pay id is held."""
     def get_merchant(self, merchant_id: str) -> Merchant | None: ...
-    def merchant_by_seller(self, seller_id: str) -> Merchant | None: ...
+    def merchant_by_seller(self, seller_id: str) -> Merchant | None:
+        """The merchant holding this Alipay seller id (claimed or verified)."""
+    def get_binding(self, platform: str, platform_id: str) -> Binding | None:
+        """Who holds this platform id (read consistently)."""
+    def verify_binding(self, merchant: Merchant, platform: str, platform_id: str, at: datetime) -> BindingChange:
+        """Make `platform_id` the merchant's verified id on `platform` (replacing its previous one,
+        taking it from a merchant that only claims it), atomically; `Conflict(platform_id_taken)`
+        when another merchant holds it verified."""
+    def delete_binding(self, merchant: Merchant, platform: str) -> Binding | None:
+        """Release the merchant's id on `platform`; the binding released, if any."""
     def list_merchants(self, partner_id: str) -> list[Merchant]: ...
     def get_store(self, store_id: str) -> Store | None: ...
     def list_stores(self, merchant_id: str) -> list[Store]: ...
@@ -41,5 +51,5 @@ def nonce_key(terminal_id: str, nonce: str) -> str:
     return f"nonce#{terminal_id}#{nonce}"
 
 
-def seller_key(seller_id: str) -> str:
-    return f"seller#{seller_id}"
+def binding_key(platform: str, platform_id: str) -> str:
+    return f"{platform}#{platform_id}"

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
+from chalicelib.onboarding.domain import PLATFORM_ID_PATTERNS, WECHATPAY
 from chalicelib.schemas import Body, Id, Name
 
 
@@ -23,9 +24,14 @@ class CreateMerchant(Body):
     category: Literal["retail", "restaurant", "services", "other"]
     city: Annotated[str, Field(max_length=64)] | None = None
     alipay_seller_id: Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[0-9A-Za-z]+$")] | None = None
+    wechat_sub_mchid: Annotated[str, Field(pattern=PLATFORM_ID_PATTERNS[WECHATPAY])] | None = None
     stores: Annotated[list[NewStore], Field(min_length=1, max_length=50)]
 
 
 class CreateTerminal(Body):
     store_id: Id
     kind: Literal["qr", "face", "pos"]
+
+
+class PutBinding(Body):
+    id: Annotated[str, Field(min_length=1, max_length=32)]

@@ -3,26 +3,39 @@ authentication of terminal requests."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from chalicelib.admin_trail.ports import AdminTrail
 from chalicelib.auth import NONCE_TTL_SECONDS, Principal, SignedRequest, verify_signature
 from chalicelib.clock import Clock, iso
-from chalicelib.errors import NotFound, Unauthorized
+from chalicelib.errors import Invalid, NotFound, Unauthorized
 from chalicelib.ids import new_id, new_secret
-from chalicelib.onboarding.domain import Merchant, Partner, Store, Terminal, TerminalIdentity
-from chalicelib.onboarding.ports import OnboardingRepository
-from chalicelib.onboarding.schemas import CreateMerchant, CreatePartner, CreateTerminal
+from chalicelib.onboarding.domain import (
+    PLATFORM_ID_PATTERNS,
+    PLATFORMS,
+    Binding,
+    Merchant,
+    Partner,
+    Store,
+    Terminal,
+    TerminalIdentity,
+)
+from chalicelib.onboarding.ports import BindingChange, OnboardingRepository
+from chalicelib.onboarding.schemas import CreateMerchant, CreatePartner, CreateTerminal, PutBinding
 from chalicelib.schemas import parse_body
 
 PlanLister = Callable[[str], list[dict[str, Any]]]
 
 
 class OnboardingService:
-    def __init__(self, repo: OnboardingRepository, clock: Clock, plans: PlanLister | None = None) -> None:
+    def __init__(self, repo: OnboardingRepository, clock: Clock, plans: PlanLister | None = None,
+                 trail: AdminTrail | None = None) -> None:
         self.repo = repo
         self.clock = clock
+        self.trail = trail
         self._plans = plans or (lambda merchant_id: [])
 
     # -- partners
@@ -48,9 +61,10 @@ class OnboardingService:
         merchant = Merchant(
             merchant_id=new_id("mch"), partner_id=partner_id, name=body.name, category=body.category,
             created_at=self.clock.now(), city=body.city, alipay_seller_id=body.alipay_seller_id,
+            wechat_sub_mchid=body.wechat_sub_mchid,
         )
         stores = [Store(new_id("sto"), merchant.merchant_id, s.name, s.address) for s in body.stores]
-        self.repo.add_merchant(merchant, stores)
+        self.repo.add_merchant(merchant, stores, merchant.created_at)
         return {
             "merchant_id": merchant.merchant_id,
             "partner_id": partner_id,
@@ -58,6 +72,7 @@ class OnboardingService:
             "category": merchant.category,
             "city": merchant.city,
             "alipay_seller_id": merchant.alipay_seller_id,
+            "wechat_sub_mchid": merchant.wechat_sub_mchid,
             "created_at": iso(merchant.created_at),
             "stores": [{"store_id": s.store_id, "name": s.name, "address": s.address} for s in stores],
         }
@@ -71,6 +86,45 @@ class OnboardingService:
     def merchant_by_seller(self, seller_id: str) -> Merchant | None:
         """The merchant an Alipay seller id belongs to, if any."""
         return self.repo.merchant_by_seller(seller_id)
+
+    # -- platform bindings
+    def binding(self, platform: str, platform_id: str) -> Binding | None:
+        """Who holds a platform id, claimed or verified (notifications route by it)."""
+        return self.repo.get_binding(platform, platform_id)
+
+    @staticmethod
+    def _platform(platform: str) -> str:
+        if platform not in PLATFORMS:
+            raise NotFound(f"no platform {platform!r} (alipay, wechatpay)", code="not_found")
+        return platform
+
+    def verify_binding(self, who: Principal, merchant_id: str, platform: str, raw: bytes) -> BindingChange:
+        """An admin verifies a merchant's platform id (taking it from a mere claim elsewhere)."""
+        body = parse_body(PutBinding, raw)
+        who.require_role("admin")
+        platform = self._platform(platform)
+        if not re.fullmatch(PLATFORM_ID_PATTERNS[platform], body.id):
+            raise Invalid(f"not a {platform} merchant id", code="invalid_value")
+        merchant = self.merchant(merchant_id)
+        change = self.repo.verify_binding(merchant, platform, body.id, self.clock.now())
+        what = {"platform": platform, "id": body.id, "moved_from": change.moved_from, "released": change.released}
+        self._trail(who, "merchant.binding_verify", merchant_id, what)
+        if change.moved_from is not None:
+            self._trail(who, "merchant.binding_move", merchant_id, {**what, "from_merchant_id": change.moved_from})
+        return change
+
+    def delete_binding(self, who: Principal, merchant_id: str, platform: str) -> None:
+        """An admin releases a merchant's platform id (confirmations already recorded stay)."""
+        who.require_role("admin")
+        platform = self._platform(platform)
+        released = self.repo.delete_binding(self.merchant(merchant_id), platform)
+        if released is not None:
+            self._trail(who, "merchant.binding_delete", merchant_id, {"platform": platform, "id": released.platform_id,
+                                                             "was_verified": released.verified})
+
+    def _trail(self, who: Principal, action: str, merchant_id: str, what: dict[str, Any]) -> None:
+        if self.trail is not None:
+            self.trail.append(self.clock.now(), who.sub, who.role, action, merchant_id, what)
 
     def merchant_for(self, who: Principal, merchant_id: str) -> Merchant:
         """The merchant, if `who` may act on it (404 when missing, 403 for another tenant)."""

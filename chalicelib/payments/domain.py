@@ -22,6 +22,8 @@ YUAN_RE = re.compile(r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,2})?$")
 FLAG_NOT_ENTITLED = "discount_not_entitled"
 FLAG_OVER_ALLOWANCE = "discount_over_allowance"
 FLAG_MEMBERSHIP_CLOSED = "membership_closed"
+FLAG_PLATFORM_CONFLICT = "platform_conflict"  # a platform notification disagreed with the recorded payment
+TERMINAL = "terminal"
 
 
 def business_day(at: datetime, tz: ZoneInfo) -> str:
@@ -133,7 +135,7 @@ def same_payment(recorded: RecordedPayment, incoming: PaymentFacts) -> bool:
     channels (terminal vs Alipay) the channel-independent facts must: amount and buyer."""
     if recorded.source == incoming.source:
         return recorded.content_hash == incoming.content_hash
-    return recorded.amount_fen == incoming.amount_fen and recorded.buyer_id == incoming.buyer_id
+    return agrees(recorded, incoming.amount_fen, incoming.buyer_id)
 
 
 def cumulative_reversal(member_savings_fen: int, refunded_total_fen: int, amount_fen: int) -> int:
@@ -149,3 +151,33 @@ def reversal_delta(payment: RecordedPayment, new_refunded_total_fen: int) -> int
     """What a refund bringing the total to `new_refunded_total_fen` reverses now."""
     target = cumulative_reversal(payment.member_savings_fen, new_refunded_total_fen, payment.amount_fen)
     return max(target - payment.savings_reversed_fen, 0)
+
+
+@dataclass(frozen=True)
+class PlatformReport:
+    """A payment platform's verified notification of a payment, as it came through a binding."""
+
+    platform: str  # alipay | wechatpay
+    platform_id: str  # the merchant's id there (seller_id, sub_mchid)
+    merchant_id: str
+    out_trade_no: str
+    amount_fen: int
+    buyer_id: str
+    paid_at: datetime  # the platform's payment time
+    trade_no: str | None
+    binding_verified: bool  # only the word of a verified binding confirms
+
+    @property
+    def pending_key(self) -> str:
+        return f"{self.platform}#{self.platform_id}"
+
+
+def agrees(recorded: RecordedPayment, amount_fen: int, buyer_id: str) -> bool:
+    """Reports of one payment from different channels agree when amount and buyer agree (times,
+    trade numbers and discounts are each channel's own)."""
+    return recorded.amount_fen == amount_fen and recorded.buyer_id == buyer_id
+
+
+def channels_of(recorded: RecordedPayment) -> tuple[str, ...]:
+    """Who reported a payment (items recorded before revision 2 name only their `source`)."""
+    return recorded.channels or (recorded.source,)

@@ -14,6 +14,7 @@ and audits never touch the payments table themselves.
 from __future__ import annotations
 
 import json
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
@@ -24,15 +25,27 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.onboarding.domain import TerminalGuard
-from chalicelib.payments.domain import RecordedPayment
+from chalicelib.payments.callbacks import log_partitions, newest_first
+from chalicelib.payments.domain import (
+    TERMINAL,
+    PaymentFacts,
+    PlatformReport,
+    RecordedPayment,
+    channels_of,
+    cumulative_reversal,
+)
 from chalicelib.payments.models import (
     AGGREGATE_SK,
     CUSTOMER_SK_PREFIX,
     PAYMENT_SK,
+    PLATFORM_SK_PREFIX,
     REFUND_SK_PREFIX,
+    TASKS_PK,
     AggregateModel,
     CallbackLogModel,
+    ConfirmTaskModel,
     PaymentModel,
+    PlatformReportModel,
     RefundModel,
     buyer_key,
     day_key,
@@ -46,10 +59,11 @@ from chalicelib.payments.ports import (
     NewPayment,
     NewRefund,
     PaymentRecord,
+    SavingsPayment,
     TerminalGuards,
     WriteResult,
 )
-from chalicelib.storage import Tx, TxResult, run_transaction, with_retries
+from chalicelib.storage import Tx, TxResult, run_transaction, update_if, with_retries
 
 TX_ATTEMPTS = 8  # hot aggregate items may see TransactionConflict under load: retry, jittered
 _DT = UTCDateTimeAttribute()
@@ -75,6 +89,34 @@ def _write_result(result: TxResult) -> WriteResult:
     return WriteResult(result.ok, result.failed, existing)
 
 
+def _strings(*values: str) -> Any:
+    """A list of strings for a ListAttribute action (PynamoDB's stubs want attributes there)."""
+    return list(values)
+
+
+def _as_read(payment: RecordedPayment) -> Any:
+    """The condition that a payment's channels and confirmation are still what was read."""
+    channels = PaymentModel.channels == list(payment.channels) if payment.channels else (
+        PaymentModel.channels.does_not_exist())
+    confirmed = PaymentModel.confirmed_at.exists() if payment.confirmed else PaymentModel.confirmed_at.does_not_exist()
+    return PaymentModel.pk.exists() & channels & confirmed
+
+
+def _report_item(report: PlatformReport, at: datetime) -> PlatformReportModel:
+    return PlatformReportModel(
+        payment_pk(report.merchant_id, report.out_trade_no), PLATFORM_SK_PREFIX + report.platform,
+        merchant_id=report.merchant_id, platform=report.platform, platform_id=report.platform_id,
+        out_trade_no=report.out_trade_no, trade_no=report.trade_no, amount_fen=report.amount_fen,
+        buyer_id=report.buyer_id, platform_paid_at=report.paid_at, received_at=at,
+        verified_binding="yes" if report.binding_verified else None,
+        pending_key=None if report.binding_verified else report.pending_key)
+
+
+def _report(m: PlatformReportModel) -> PlatformReport:
+    return PlatformReport(m.platform, m.platform_id, m.merchant_id, m.out_trade_no, int(m.amount_fen), m.buyer_id,
+                          m.platform_paid_at, m.trade_no, m.verified_binding == "yes")
+
+
 def log_item(record: CallbackRecord, ttl: timedelta, at: datetime) -> CallbackLogModel:
     return CallbackLogModel(
         record.log_key, record.received,
@@ -82,6 +124,16 @@ def log_item(record: CallbackRecord, ttl: timedelta, at: datetime) -> CallbackLo
         outcome=record.outcome, merchant_id=record.merchant_id, terminal_id=record.terminal_id,
         out_trade_no=record.out_trade_no, headers=json.dumps(dict(record.headers), sort_keys=True),
         body=record.body, body_bytes=record.body_bytes, expires_at=at + ttl,
+        body_sha256=record.body_sha256 if record.bounded else None,
+    )
+
+
+def _logged(i: CallbackLogModel) -> CallbackRecord:
+    return CallbackRecord(
+        str(i.source), str(i.path), str(i.received), i.body or "", int(i.body_bytes or 0),
+        json.loads(i.headers or "{}"), status=int(i.status), code=i.code, outcome=str(i.outcome),
+        merchant_id=i.merchant_id, terminal_id=i.terminal_id, out_trade_no=i.out_trade_no,
+        body_sha256=i.body_sha256 or "", bounded=i.body_sha256 is not None,
     )
 
 
@@ -118,14 +170,19 @@ class DynamoPaymentsRepository:
             tx.update(label, AggregateModel(pk, AGGREGATE_SK), actions)
 
     def record_payment(self, new: NewPayment, guard: TerminalGuard | None, log: CallbackRecord | None,
-                       token: str | None) -> WriteResult:
-        """Record a payment with its aggregates, savings, log entry and nonce, or report which
-        conditions failed (`payment` taken → the recorded one in `existing`)."""
+                       token: str | None, report: PlatformReport | None = None) -> WriteResult:
+        """Record a payment with its aggregates, savings, log entry and nonce — and, for a platform
+        notification, its report (confirming the payment when its binding is verified) — or report
+        which conditions failed (`payment` taken → the recorded one in `existing`)."""
         f = new.facts
         day = new.business_day
+        confirmed = report is not None and report.binding_verified
 
         def build(tx: Tx) -> None:
             self._common(tx, guard, log, new.recorded_at)
+            if report is not None:
+                tx.put("platform", _report_item(report, new.recorded_at),
+                       condition=PlatformReportModel.pk.does_not_exist())
             tx.put("payment", PaymentModel(
                 payment_pk(f.merchant_id, f.out_trade_no), PAYMENT_SK,
                 payment_id=new.payment_id, merchant_id=f.merchant_id, partner_id=f.partner_id,
@@ -135,6 +192,9 @@ class DynamoPaymentsRepository:
                 paid_at=f.paid_at, business_day=day, content_hash=f.content_hash, refunded_fen=0,
                 membership_id=new.membership_id, member_savings_fen=new.member_savings_fen,
                 savings_reversed_fen=0, flags=list(new.flags) or None, recorded_at=new.recorded_at,
+                channels=[f.source], confirmed_at=new.recorded_at if confirmed else None,
+                platform_paid_at=report.paid_at if report and confirmed else None,
+                platform_amount_fen=report.amount_fen if report and confirmed else None,
             ), condition=PaymentModel.pk.does_not_exist(), return_old=True)
             for label, pk in (("customer_day", day_key(f.merchant_id, day)),
                               ("customer_month", month_key(f.merchant_id, day[:7]))):
@@ -176,6 +236,107 @@ class DynamoPaymentsRepository:
                 self._savings.contribute(tx, p.membership_id, -new.savings_reversed_fen, new.recorded_at)
 
         return self._run(build, token)
+
+    def add_platform_report(self, payment: RecordedPayment, report: PlatformReport, at: datetime) -> WriteResult:
+        """A platform's report of a payment already recorded (agreeing on amount and buyer): the
+        report is kept once, the platform joins the payment's channels, and — through a verified
+        binding — the payment is confirmed at the platform's time and amount, all in one write."""
+        pk = payment_pk(payment.merchant_id, payment.out_trade_no)
+        confirm = report.binding_verified and not payment.confirmed
+
+        def build(tx: Tx) -> None:
+            tx.put("platform", _report_item(report, at), condition=PlatformReportModel.pk.does_not_exist())
+            actions: list[Any] = []
+            if report.platform not in channels_of(payment):
+                actions.append(PaymentModel.channels.set(_strings(*channels_of(payment), report.platform)))
+            if confirm:
+                actions += [PaymentModel.confirmed_at.set(at), PaymentModel.platform_paid_at.set(report.paid_at),
+                            PaymentModel.platform_amount_fen.set(report.amount_fen)]
+            if actions:
+                tx.update("payment", PaymentModel(pk, PAYMENT_SK), actions, condition=_as_read(payment))
+
+        return self._run(build, None)
+
+    def add_terminal_report(self, payment: RecordedPayment, facts: PaymentFacts, savings: int,
+                            membership_id: str | None, guard: TerminalGuard | None, log: CallbackRecord | None,
+                            at: datetime) -> WriteResult:
+        """The terminal's report of a payment a platform recorded first: the terminal joins the
+        channels and its member discount counts now (net of what refunds already reversed), with
+        the nonce and the log record, in one write."""
+        pk = payment_pk(payment.merchant_id, payment.out_trade_no)
+        reversed_fen = cumulative_reversal(savings, payment.refunded_fen, payment.amount_fen) if savings else 0
+
+        def build(tx: Tx) -> None:
+            self._common(tx, guard, log, at)
+            actions: list[Any] = [PaymentModel.channels.set(_strings(*channels_of(payment), TERMINAL))]
+            if facts.terminal_id and facts.store_id:
+                actions += [PaymentModel.terminal_id.set(facts.terminal_id), PaymentModel.store_id.set(facts.store_id)]
+            if savings and membership_id:
+                actions += [PaymentModel.membership_id.set(membership_id),
+                            PaymentModel.member_savings_fen.set(savings),
+                            PaymentModel.savings_reversed_fen.set(reversed_fen),
+                            PaymentModel.discount_fen.set(facts.discount_fen)]
+            # once: a terminal that reported the payment already is a duplicate
+            tx.update("payment", PaymentModel(pk, PAYMENT_SK), actions,
+                      condition=_as_read(payment) & ~PaymentModel.channels.contains(TERMINAL))
+            if savings and membership_id and savings - reversed_fen:
+                self._savings.contribute(tx, membership_id, savings - reversed_fen, at)
+
+        return self._run(build, uuid.uuid4().hex)
+
+    def flag_payment(self, merchant_id: str, out_trade_no: str, flag: str) -> None:
+        """Add a flag to a recorded payment (once)."""
+        item = PaymentModel(payment_pk(merchant_id, out_trade_no), PAYMENT_SK)
+        update_if(item, [PaymentModel.flags.set(PaymentModel.flags.append(_strings(flag)))],
+                  PaymentModel.flags.exists() & ~PaymentModel.flags.contains(flag))
+        update_if(item, [PaymentModel.flags.set(_strings(flag))],
+                  PaymentModel.pk.exists() & PaymentModel.flags.does_not_exist())
+
+    def pending_reports(self, platform: str, platform_id: str, limit: int) -> list[PlatformReport]:
+        """Reports that came through this binding before it was verified (oldest first)."""
+        key = f"{platform}#{platform_id}"
+        items = with_retries(lambda: list(PlatformReportModel.pending_index.query(key, limit=limit)))
+        return [_report(i) for i in items]
+
+    def confirm_pending(self, report: PlatformReport, at: datetime) -> bool:
+        """Confirm the payment a pending report names (if it still agrees and is unconfirmed), and
+        take the report off the pending index, in one write; False if the payment disagreed."""
+        pk = payment_pk(report.merchant_id, report.out_trade_no)
+        sk = PLATFORM_SK_PREFIX + report.platform
+
+        def build(tx: Tx) -> None:
+            tx.update("report", PlatformReportModel(pk, sk), [PlatformReportModel.pending_key.remove(),
+                                                             PlatformReportModel.verified_binding.set("yes")],
+                      condition=PlatformReportModel.pending_key == report.pending_key)
+            tx.update("payment", PaymentModel(pk, PAYMENT_SK),
+                      [PaymentModel.confirmed_at.set(at), PaymentModel.platform_paid_at.set(report.paid_at),
+                       PaymentModel.platform_amount_fen.set(report.amount_fen)],
+                      condition=PaymentModel.confirmed_at.does_not_exist()
+                      & (PaymentModel.amount_fen == report.amount_fen) & (PaymentModel.buyer_id == report.buyer_id))
+
+        result = self._run(build, None)
+        if result.ok or "report" in result.failed:
+            return result.ok
+        # confirmed already, or it disagrees: the report leaves the pending index either way
+        update_if(PlatformReportModel(pk, sk), [PlatformReportModel.pending_key.remove()],
+                  PlatformReportModel.pending_key == report.pending_key)
+        return False
+
+    def drop_pending(self, report: PlatformReport) -> None:
+        """Take a report off the pending index without confirming (it came through another holder)."""
+        pk, sk = payment_pk(report.merchant_id, report.out_trade_no), PLATFORM_SK_PREFIX + report.platform
+        update_if(PlatformReportModel(pk, sk), [PlatformReportModel.pending_key.remove()],
+                  PlatformReportModel.pending_key == report.pending_key)
+
+    def add_confirm_task(self, platform: str, platform_id: str) -> None:
+        item = ConfirmTaskModel(TASKS_PK, f"{platform}#{platform_id}", platform=platform, platform_id=platform_id)
+        with_retries(item.save)
+
+    def confirm_tasks(self) -> list[tuple[str, str]]:
+        return [(t.platform, t.platform_id) for t in with_retries(lambda: list(ConfirmTaskModel.query(TASKS_PK)))]
+
+    def done_confirm_task(self, platform: str, platform_id: str) -> None:
+        with_retries(ConfirmTaskModel(TASKS_PK, f"{platform}#{platform_id}").delete)
 
     def claim_guard(self, guard: TerminalGuard, log: CallbackRecord | None) -> WriteResult:
         """Claim the nonce for a request that records nothing else, with its log entry if given."""
@@ -226,13 +387,13 @@ class DynamoPaymentsRepository:
         return self.aggregate(month_key(merchant_id, month))
 
     def callbacks(self, log_key: str, limit: int = 50) -> list[dict[str, Any]]:
-        """The latest callbacks of a merchant (or `unknown#<source>`), newest first."""
-        return [
-            {"received": i.received, "source": i.source, "path": i.path, "status": int(i.status),
-             "code": i.code, "outcome": i.outcome, "terminal_id": i.terminal_id, "out_trade_no": i.out_trade_no,
-             "headers": json.loads(i.headers or "{}"), "body": i.body, "body_bytes": int(i.body_bytes or 0)}
-            for i in CallbackLogModel.query(log_key, scan_index_forward=False, limit=limit)
-        ]
+        """The latest callbacks of a merchant (or `unknown#<source>`, its shards merged), newest
+        first: at most `limit` items read per partition."""
+        def latest(key: str) -> list[CallbackRecord]:
+            return with_retries(lambda: [_logged(i) for i in CallbackLogModel.query(
+                key, scan_index_forward=False, limit=limit)])
+
+        return newest_first([r for key in log_partitions(log_key) for r in latest(key)], limit)
 
     # ------------------------------------------------------------------ audit scans
 
@@ -329,3 +490,14 @@ class DynamoPaymentHistory:
                              int(image.get("refunded_fen", 0) or 0), confirmed=image.get("confirmed_at") is not None,
                              platform_paid_at=_DT.deserialize(str(platform_paid_at)) if platform_paid_at else None,
                              platform_amount_fen=None if platform_amount is None else int(platform_amount))
+
+    def membership_payments(self, membership_id: str) -> list[SavingsPayment]:
+        """The sparse `membership_index` (payments carry `membership_id` only when savings counted;
+        their refund items carry it too and are filtered out)."""
+        rows = with_retries(lambda: list(PaymentModel.membership_index.query(
+            membership_id, filter_condition=PaymentModel.sk == PAYMENT_SK)))
+        found = [SavingsPayment(str(p.payment_id), str(p.merchant_id), str(p.out_trade_no), p.paid_at,
+                                int(p.discount_fen or 0),
+                                int(p.member_savings_fen or 0) - int(p.savings_reversed_fen or 0),
+                                confirmed=p.confirmed_at is not None) for p in rows]
+        return sorted(found, key=lambda s: (s.paid_at, s.out_trade_no))

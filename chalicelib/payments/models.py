@@ -6,6 +6,8 @@ The table's stream (NEW_AND_OLD_IMAGES) feeds derived state such as contest metr
 
 from __future__ import annotations
 
+from typing import Any
+
 from pynamodb.attributes import (
     ListAttribute,
     NumberAttribute,
@@ -63,6 +65,18 @@ class PaymentsByMembership(GlobalSecondaryIndex["PaymentModel"]):
     paid_at = UTCDateTimeAttribute(range_key=True)
 
 
+class PendingConfirmation(GlobalSecondaryIndex[Any]):
+    """Sparse: platform reports that came through a binding not verified yet (`pending_key` =
+    `<platform>#<platform id>`), by the platform's time — what verifying the binding confirms."""
+
+    class Meta:
+        index_name = "pending_index"
+        projection = AllProjection()
+
+    pending_key = UnicodeAttribute(hash_key=True)
+    platform_paid_at = UTCDateTimeAttribute(range_key=True)
+
+
 class PaymentModel(BaseModel):
     TABLE = "payments"
 
@@ -107,6 +121,8 @@ class PaymentModel(BaseModel):
     buyer_index = PaymentsByBuyer()
     merchant_paid_index = PaymentsByMerchant()
     membership_index = PaymentsByMembership()
+    pending_index = PendingConfirmation()
+    pending_key = UnicodeAttribute(null=True)  # only on platform report items (PlatformReportModel)
 
 
 class RefundModel(BaseModel):
@@ -139,6 +155,56 @@ class RefundModel(BaseModel):
     requested_fen = NumberAttribute(null=True)
 
 
+PLATFORM_SK_PREFIX = "PLAT#"
+
+
+class PlatformReportModel(BaseModel):
+    """A payment platform's verified notification of a payment, kept in the payment's item
+    collection (`sk` = PLAT#<platform>): put once (redeliveries change nothing), it is the record
+    from which verifying a binding later confirms the payment."""
+
+    TABLE = "payments"
+    OWNS_TABLE = False
+
+    class Meta(BaseModel.Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    kind = UnicodeAttribute(default="platform")
+    merchant_id = UnicodeAttribute()
+    platform = UnicodeAttribute()
+    platform_id = UnicodeAttribute()  # the merchant's id on the platform it came through
+    out_trade_no = UnicodeAttribute()
+    trade_no = UnicodeAttribute(null=True)
+    amount_fen = NumberAttribute()
+    buyer_id = UnicodeAttribute()
+    platform_paid_at = UTCDateTimeAttribute()
+    received_at = UTCDateTimeAttribute()
+    verified_binding = UnicodeAttribute(null=True)  # "yes" when the binding was verified on arrival
+    pending_key = UnicodeAttribute(null=True)  # while it waits for its binding's verification
+
+    pending_index = PendingConfirmation()
+
+
+class ConfirmTaskModel(BaseModel):
+    """A binding whose pending confirmations are more than one request confirms (pk `TASKS`,
+    sk `<platform>#<platform id>`): the `confirm_bindings` job works them off and deletes them."""
+
+    TABLE = "payments"
+    OWNS_TABLE = False
+
+    class Meta(BaseModel.Meta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    kind = UnicodeAttribute(default="task")
+    platform = UnicodeAttribute()
+    platform_id = UnicodeAttribute()
+
+
+TASKS_PK = "TASKS"
 AGGREGATE_SK = "AGG"
 CUSTOMER_SK_PREFIX = "C#"
 
@@ -177,7 +243,8 @@ class AggregateModel(BaseModel):
 class CallbackLogModel(BaseModel):
     """Every callback as it arrived (body and non-secret headers) with its outcome, kept ~30 days.
 
-    `log_key` is the merchant when known, else `unknown#<source>`; `received` sorts by time.
+    `log_key` is the merchant when known, else one of the shards `unknown#<source>#<0..15>`
+    (`payments.callbacks.log_partitions`); `received` sorts by time.
     """
 
     TABLE = "callbacks"
@@ -198,7 +265,9 @@ class CallbackLogModel(BaseModel):
     headers = UnicodeAttribute(null=True)  # JSON, secrets removed or truncated
     body = UnicodeAttribute(null=True)  # the raw body (truncated beyond 16 KiB)
     body_bytes = NumberAttribute(default=0)
+    body_sha256 = UnicodeAttribute(null=True)  # of the whole body, where only a prefix is kept (unauthenticated)
     expires_at = TTLAttribute(null=True)
 
 
-MODELS: list[type[BaseModel]] = [PaymentModel, RefundModel, AggregateModel, CallbackLogModel]
+MODELS: list[type[BaseModel]] = [PaymentModel, RefundModel, PlatformReportModel, ConfirmTaskModel, AggregateModel,
+                                 CallbackLogModel]

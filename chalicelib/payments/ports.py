@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from chalicelib.onboarding.domain import TerminalGuard
 from chalicelib.payments.callbacks import CallbackRecord, received_key  # noqa: F401 - part of the port
-from chalicelib.payments.domain import PaymentFacts, RecordedPayment
+from chalicelib.payments.domain import PaymentFacts, PlatformReport, RecordedPayment
 
 # ---------------------------------------------------------------- what other areas contribute
 
@@ -121,7 +121,7 @@ class PaymentsRepository(Protocol):
     transaction with the items other areas contribute (nonce, savings) and the callback log."""
 
     def record_payment(self, new: NewPayment, guard: TerminalGuard | None, log: CallbackRecord | None,
-                       token: str | None) -> WriteResult:
+                       token: str | None, report: PlatformReport | None = None) -> WriteResult:
         """Put the payment (its key must be new) with its day/month aggregates and customer markers,
         the membership's savings, the log entry and the nonce."""
         ...
@@ -135,6 +135,34 @@ class PaymentsRepository(Protocol):
     def claim_guard(self, guard: TerminalGuard, log: CallbackRecord | None) -> WriteResult:
         """Claim the nonce of a request that records nothing else, with its log entry."""
         ...
+
+    def add_platform_report(self, payment: RecordedPayment, report: PlatformReport, at: datetime) -> WriteResult:
+        """Keep a platform's report of a recorded payment once (label `platform` taken: a
+        redelivery), adding its channel and — through a verified binding — confirming the payment,
+        on condition the payment is as read (label `payment`)."""
+        ...
+
+    def add_terminal_report(self, payment: RecordedPayment, facts: PaymentFacts, savings: int,
+                            membership_id: str | None, guard: TerminalGuard | None, log: CallbackRecord | None,
+                            at: datetime) -> WriteResult:
+        """The terminal's report of a payment a platform recorded first: its channel and member
+        savings (net of reversals refunds already made), with the nonce and the log record."""
+        ...
+
+    def flag_payment(self, merchant_id: str, out_trade_no: str, flag: str) -> None: ...
+
+    def pending_reports(self, platform: str, platform_id: str, limit: int) -> list[PlatformReport]:
+        """Reports that came through this binding while it was a claim."""
+        ...
+
+    def confirm_pending(self, report: PlatformReport, at: datetime) -> bool:
+        """Confirm the payment of a pending report (if it agrees) and clear the report's pending mark."""
+        ...
+
+    def drop_pending(self, report: PlatformReport) -> None: ...
+    def add_confirm_task(self, platform: str, platform_id: str) -> None: ...
+    def confirm_tasks(self) -> list[tuple[str, str]]: ...
+    def done_confirm_task(self, platform: str, platform_id: str) -> None: ...
 
     def log_callback(self, record: CallbackRecord) -> None:
         """Write the log entry of a callback that no other write carried."""
@@ -172,9 +200,23 @@ class PaymentRecord:
     platform_amount_fen: int | None = None  # the platform's amount, once confirmed
 
 
+@dataclass(frozen=True)
+class SavingsPayment:
+    """A payment that counted member savings for a membership, with what it counts now (its
+    counted savings net of what refunds reversed)."""
+
+    payment_id: str
+    merchant_id: str
+    out_trade_no: str
+    paid_at: datetime
+    discount_fen: int
+    savings_fen: int
+    confirmed: bool
+
+
 class PaymentHistory(Protocol):
-    """Read access to the recorded payments for other areas (offers, contest, audit). Implemented
-    over the payments table by `chalicelib.payments.dynamo.DynamoPaymentHistory`."""
+    """Read access to the recorded payments for other areas (offers, savings statements, contest,
+    audit). Implemented over the payments table by `chalicelib.payments.dynamo.DynamoPaymentHistory`."""
 
     def merchant_payments(self, merchant_id: str, since: datetime, until: datetime) -> list[PaymentRecord]:
         """Payments of a merchant with `since` ≤ paid_at < `until`, each with its refunds."""
@@ -204,4 +246,64 @@ class PaymentHistory(Protocol):
 
     def from_stream_image(self, image: dict[str, Any]) -> PaymentRecord | None:
         """The payment a payments-table stream image shows (None for refunds and other items)."""
+        ...
+
+    def membership_payments(self, membership_id: str) -> list[SavingsPayment]:
+        """The payments that counted savings for the membership, oldest `paid_at` first (ties by
+        out_trade_no); refunds are in each one's `savings_fen`."""
+        ...
+
+
+# ---------------------------------------------------------------- the read side for people
+
+
+@dataclass(frozen=True)
+class PaymentView:
+    """A recorded payment as its merchant, partner or an admin reads it."""
+
+    payment_id: str
+    merchant_id: str
+    out_trade_no: str
+    trade_no: str | None
+    amount_fen: int
+    discount_fen: int
+    buyer_id: str
+    paid_at: datetime
+    platform_paid_at: datetime | None
+    refunded_fen: int
+    member_savings_fen: int  # counted when recorded
+    savings_reversed_fen: int  # of it, reversed by refunds since
+    channels: tuple[str, ...]  # who reported it; `(source,)` for payments recorded before revision 2
+    confirmed_at: datetime | None
+    flags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PagePosition:
+    """Where a page of a merchant's day ended: the last payment returned (its key in the list's
+    order, latest `paid_at` first)."""
+
+    paid_at: datetime
+    out_trade_no: str
+
+
+@dataclass(frozen=True)
+class PaymentPage:
+    payments: tuple[PaymentView, ...]
+    more: bool  # further payments follow the last one
+
+
+class PaymentReadStore(Protocol):
+    """Reads of the payments table for people (`chalicelib.payments.reading`), never a scan.
+    Implemented by `chalicelib.payments.dynamo_reads.DynamoPaymentReads`."""
+
+    def payment(self, merchant_id: str, out_trade_no: str) -> PaymentView | None:
+        """One payment of a merchant, None when there is none."""
+        ...
+
+    def day_page(self, merchant_id: str, since: datetime, until: datetime, limit: int,
+                 after: PagePosition | None) -> PaymentPage:
+        """Up to `limit` payments (never refunds) of the merchant with `since` ≤ paid_at < `until`,
+        latest first, starting after `after` (None: from the latest); `more` tells whether any
+        follow. Following the last payment of each page visits every payment once."""
         ...

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import BaseModel
 
 from chalicelib.auth import Principal, parse_terminal_headers
-from chalicelib.clock import Clock
+from chalicelib.clock import Clock, iso
 from chalicelib.config import Config
 from chalicelib.errors import (
     AppError,
@@ -34,15 +34,21 @@ from chalicelib.errors import (
 )
 from chalicelib.ids import new_id
 from chalicelib.observability import logger, metrics
-from chalicelib.onboarding.domain import Merchant, TerminalGuard, TerminalIdentity
+from chalicelib.onboarding.domain import ALIPAY, Binding, BindingChange, Merchant, TerminalGuard, TerminalIdentity
 from chalicelib.payments import alipay
-from chalicelib.payments.callbacks import CallbackReply, CallbackRequest, new_record, rejected
+from chalicelib.payments.callbacks import SOURCES as CALLBACK_SOURCES
+from chalicelib.payments.callbacks import CallbackReply, CallbackRequest, new_record, rejected, unknown_log_key
 from chalicelib.payments.domain import (
     FLAG_MEMBERSHIP_CLOSED,
+    FLAG_PLATFORM_CONFLICT,
     PAID_AT_FUTURE_TOLERANCE_SECONDS,
+    TERMINAL,
     PaymentFacts,
+    PlatformReport,
     RecordedPayment,
+    agrees,
     business_day,
+    channels_of,
     parse_day,
     reversal_delta,
     same_payment,
@@ -65,6 +71,14 @@ from chalicelib.storage import translate_storage_errors
 
 B = TypeVar("B", bound=BaseModel)
 GUARD_LABELS = frozenset({"nonce", "terminal"})
+JOIN_ATTEMPTS = 4
+CONFIRM_BATCH = 50  # pending confirmations done within the request that verifies a binding
+CONFIRM_JOB_BATCH = 500  # per binding and run of the confirm_bindings job (every minute)
+
+
+def binding_doc(b: Binding) -> dict[str, Any]:
+    return {"platform": b.platform, "id": b.platform_id, "verified": b.verified,
+            "verified_at": iso(b.verified_at) if b.verified_at else None}
 REFUND_ATTEMPTS = 12
 
 
@@ -72,7 +86,9 @@ class Merchants(Protocol):
     """What the payments area needs of onboarding's merchants (OnboardingService offers it)."""
 
     def merchant_for(self, who: Principal, merchant_id: str) -> Merchant: ...
-    def merchant_by_seller(self, seller_id: str) -> Merchant | None: ...
+    def merchant(self, merchant_id: str) -> Merchant: ...
+    def binding(self, platform: str, platform_id: str) -> Binding | None: ...
+    def verify_binding(self, who: Principal, merchant_id: str, platform: str, raw: bytes) -> BindingChange: ...
 
 
 @dataclass
@@ -122,7 +138,6 @@ class PaymentsService:
         self.merchants = merchants
         self.savings = savings
         self.verifier = verifier
-        self._sellers: dict[str, Merchant] = {}
 
     # ------------------------------------------------------------------ terminal callbacks
 
@@ -236,9 +251,11 @@ class PaymentsService:
 
     # ------------------------------------------------------------------ recording
 
-    def _record_payment(self, facts: PaymentFacts, attempt: _Attempt | None) -> dict[str, Any]:
-        """Record a payment (exactly once); `attempt` is the terminal callback carrying it (None for
-        a platform notification)."""
+    def _record_payment(self, facts: PaymentFacts, attempt: _Attempt | None,
+                        report: PlatformReport | None = None) -> dict[str, Any]:
+        """Record a payment (exactly once); `attempt` is the terminal callback carrying it, `report`
+        the platform notification (one of the two). A report of a payment already recorded joins it:
+        a terminal's adds its channel and its member discount, a platform's its confirmation."""
         decision: SavingsDecision = NO_SAVINGS
         if facts.discount_fen > 0:
             decision = self.savings.decide(facts.merchant_id, facts.buyer_id, facts.amount_fen, facts.discount_fen,
@@ -246,14 +263,16 @@ class PaymentsService:
         day = business_day(facts.paid_at, self.config.tz)
         guard = attempt.guard if attempt else None
         log = attempt.record.with_outcome(200, "recorded") if attempt else None
-        for _ in range(2):
+        for _ in range(JOIN_ATTEMPTS):
             new = NewPayment(facts, new_id("pay"), day, decision.counted_fen, decision.membership_id,
                              decision.flags, self.clock.now())
-            result = self.repo.record_payment(new, guard, log, _token())
+            result = self.repo.record_payment(new, guard, log, _token(), report)
             if attempt is not None and (result.ok or result.failed & GUARD_LABELS):
                 attempt.done(result)
             if result.ok:
                 metrics.add_metric(name="PaymentRecorded", unit="Count", value=1)
+                if report is not None and report.binding_verified:
+                    metrics.add_metric(name="PaymentConfirmed", unit="Count", value=1)
                 logger.info("payment recorded", extra={
                     "merchant_id": facts.merchant_id, "terminal_id": facts.terminal_id, "source": facts.source,
                     "out_trade_no": facts.out_trade_no, "payment_id": new.payment_id,
@@ -265,16 +284,53 @@ class PaymentsService:
             if "payment" in result.failed:
                 recorded = result.existing
                 assert recorded is not None, "a taken payment key comes with the recorded payment"
-                if not same_payment(recorded, facts):
-                    raise Conflict("out_trade_no already recorded with different content", code="payment_conflict")
-                if attempt is not None:
-                    self._settle(attempt, attempt.record.with_outcome(200, "duplicate"))
-                self._duplicate("payment", facts.merchant_id, facts.out_trade_no, facts.terminal_id)
-                return {"payment_id": recorded.payment_id, "duplicate": True,
-                        "member_savings_fen": recorded.member_savings_fen}
+                joined = self._join(recorded, facts, decision, attempt, report)
+                if joined is not None:
+                    self._duplicate("payment", facts.merchant_id, facts.out_trade_no, facts.terminal_id)
+                    return joined
+                continue  # the payment changed under the join: read it again
             # Only the membership's condition failed: it was refunded or settled meanwhile.
             decision = SavingsDecision(0, None, (FLAG_MEMBERSHIP_CLOSED,))
-        raise AssertionError("unreachable: the second attempt writes no membership")
+        raise StorageUnavailable("the payment is changing too fast, retry")
+
+    def _join(self, recorded: RecordedPayment, facts: PaymentFacts, decision: SavingsDecision,
+              attempt: _Attempt | None, report: PlatformReport | None) -> dict[str, Any] | None:
+        """Another report of a recorded payment: the duplicate's answer, or None when the payment
+        changed meanwhile (the caller tries again). Disagreement is a 409 that changes no figure."""
+        duplicate = {"payment_id": recorded.payment_id, "duplicate": True,
+                     "member_savings_fen": recorded.member_savings_fen}
+        if report is not None:
+            if not agrees(recorded, report.amount_fen, report.buyer_id):
+                self.repo.flag_payment(recorded.merchant_id, recorded.out_trade_no, FLAG_PLATFORM_CONFLICT)
+                raise Conflict("the platform's amount or buyer disagrees with the recorded payment",
+                               code="payment_conflict")
+            if report.platform in channels_of(recorded) and (recorded.confirmed or not report.binding_verified):
+                return duplicate  # a redelivery, or nothing more to confirm
+            joined = self.repo.add_platform_report(recorded, report, self.clock.now())
+            if joined.ok and report.binding_verified and not recorded.confirmed:
+                metrics.add_metric(name="PaymentConfirmed", unit="Count", value=1)
+            return duplicate if joined.ok or "platform" in joined.failed else None
+        if not same_payment(recorded, facts):
+            raise Conflict("out_trade_no already recorded with different content", code="payment_conflict")
+        assert attempt is not None
+        if TERMINAL in channels_of(recorded):
+            self._settle(attempt, attempt.record.with_outcome(200, "duplicate"))
+            return duplicate
+        # The platform reported it first: the terminal's discount counts now, once.
+        log = attempt.record.with_outcome(200, "duplicate")
+        joined = self.repo.add_terminal_report(recorded, facts, decision.counted_fen, decision.membership_id,
+                                               attempt.guard, log, self.clock.now())
+        if joined.ok or joined.failed & GUARD_LABELS:
+            attempt.done(joined)
+        raise_guard_failure(joined)
+        if joined.ok:
+            return {**duplicate, "member_savings_fen": decision.counted_fen}
+        if joined.failed == {"membership"}:  # refunded or settled meanwhile: count nothing
+            joined = self.repo.add_terminal_report(recorded, facts, 0, None, attempt.guard, log, self.clock.now())
+            if joined.ok:
+                attempt.done(joined)
+                return duplicate
+        return None
 
     def _apply_refund(self, payment: RecordedPayment, sk: str, rid: str, out_request_no: str, source: str,
                       amount: int, attempt: _Attempt | None, requested_fen: int | None = None) -> bool:
@@ -309,6 +365,42 @@ class PaymentsService:
         logger.info(f"duplicate {kind}", extra={"merchant_id": merchant_id, "out_trade_no": out_trade_no,
                                                 "terminal_id": terminal_id})
 
+    # ------------------------------------------------------------------ bindings and confirmation
+
+    def verify_binding(self, who: Principal, merchant_id: str, platform: str, raw: bytes) -> dict[str, Any]:
+        """An admin verifies a merchant's platform id; the payments already notified through it are
+        confirmed now (a batch) and by the `confirm_bindings` job (the rest, within a minute)."""
+        change = self.merchants.verify_binding(who, merchant_id, platform, raw)
+        self._confirm_notified(change.binding, CONFIRM_BATCH)
+        return binding_doc(change.binding)
+
+    def _confirm_notified(self, binding: Binding, limit: int) -> bool:
+        """Confirm up to `limit` payments notified through `binding` before it was verified; True
+        when none is left. Reports recorded for another merchant (the id's earlier claimant) leave
+        the pending index unconfirmed: the platform vouched for this merchant's id, not theirs."""
+        reports = self.repo.pending_reports(binding.platform, binding.platform_id, limit)
+        for report in reports:
+            if report.merchant_id != binding.merchant_id:
+                self.repo.drop_pending(report)
+            elif self.repo.confirm_pending(report, self.clock.now()):
+                metrics.add_metric(name="PaymentConfirmed", unit="Count", value=1)
+        if len(reports) < limit:
+            return True
+        self.repo.add_confirm_task(binding.platform, binding.platform_id)
+        return False
+
+    def run_confirmations(self) -> dict[str, Any]:
+        """The `confirm_bindings` job: work off the bindings with confirmations still pending."""
+        done = left = 0
+        for platform, platform_id in self.repo.confirm_tasks():
+            binding = self.merchants.binding(platform, platform_id)
+            if binding is None or not binding.verified or self._confirm_notified(binding, CONFIRM_JOB_BATCH):
+                self.repo.done_confirm_task(platform, platform_id)
+                done += 1
+            else:
+                left += 1
+        return {"bindings_done": done, "bindings_left": left}
+
     # ------------------------------------------------------------------ Alipay
 
     @cached_property
@@ -321,14 +413,13 @@ class PaymentsService:
             logger.error("ALIPAY_PUBLIC_KEY is not a usable RSA public key")
             return None
 
-    def _seller(self, seller_id: str) -> Merchant:
-        merchant = self._sellers.get(seller_id)
-        if merchant is None:
-            merchant = self.merchants.merchant_by_seller(seller_id)
-            if merchant is None:
-                raise NotFound("no merchant with this seller_id", code="unknown_seller")
-            self._sellers[seller_id] = merchant  # a merchant's seller id never changes
-        return merchant
+    def _bound(self, platform: str, platform_id: str) -> tuple[Merchant, Binding]:
+        """The merchant a notification routes to, and the binding it came through (read
+        consistently: bindings move when an admin verifies an id another merchant only claimed)."""
+        binding = self.merchants.binding(platform, platform_id)
+        if binding is None:
+            raise NotFound(f"no merchant with this {platform} id", code="unknown_seller")
+        return self.merchants.merchant(binding.merchant_id), binding
 
     def alipay_notification(self, req: CallbackRequest) -> CallbackReply:
         """Verify and record an Alipay async notification. Alipay reads the plain-text answer:
@@ -356,7 +447,7 @@ class PaymentsService:
         notice = alipay.notice_from(params)
         if notice.app_id != self.config.alipay_app_id:
             raise Forbidden("app_id is not this application's", code="wrong_app_id")
-        merchant = self._seller(notice.seller_id)
+        merchant, binding = self._bound(ALIPAY, notice.seller_id)
         attempt.record = attempt.record.about(merchant_id=merchant.merchant_id)
         status = notice.trade_status
         if status == alipay.WAIT_BUYER_PAY or (status == alipay.TRADE_CLOSED and not notice.refund_fee_fen):
@@ -368,11 +459,14 @@ class PaymentsService:
                 raise Invalid("total_amount, buyer_id and gmt_payment are required", code="missing_field")
             assert notice.total_fen is not None and notice.buyer_id is not None and notice.paid_at is not None
             facts = PaymentFacts(
-                merchant_id=merchant.merchant_id, partner_id=merchant.partner_id, source="alipay",
+                merchant_id=merchant.merchant_id, partner_id=merchant.partner_id, source=ALIPAY,
                 out_trade_no=notice.out_trade_no, amount_fen=notice.total_fen, buyer_id=notice.buyer_id,
                 paid_at=notice.paid_at, trade_no=notice.trade_no,
             )
-            self._record_payment(facts, None)
+            report = PlatformReport(ALIPAY, notice.seller_id, merchant.merchant_id, notice.out_trade_no,
+                                    notice.total_fen, notice.buyer_id, notice.paid_at, notice.trade_no,
+                                    binding.verified)
+            self._record_payment(facts, None, report)
         if notice.refund_fee_fen:
             self._converge_refunds(merchant.merchant_id, notice.out_trade_no, notice.refund_fee_fen)
         return "recorded"
@@ -422,5 +516,8 @@ class PaymentsService:
             key = merchant_id
         else:
             who.require_role("admin")
-            key = f"unknown#{source or 'terminal'}"
+            source = source or "terminal"
+            if source not in CALLBACK_SOURCES:
+                raise Invalid(f"source must be one of {', '.join(CALLBACK_SOURCES)}", code="invalid_enum")
+            key = unknown_log_key(source)
         return {"callbacks": self.repo.callbacks(key)}

@@ -28,10 +28,13 @@ class InMemoryStateStore:
             return {k: Row(self.rows[k].version, _stored(self.rows[k].data)) for k in set(keys) if k in self.rows}
 
     def commit(self, commit: Commit) -> bool:
+        if commit.empty:
+            return True
         with self._lock:
-            for p in commit.puts:
-                cur = self.rows.get(p.key)
-                if (cur.version if cur else None) != p.expected:
+            expected = [(p.key, p.expected) for p in commit.puts] + [(c.key, c.expected) for c in commit.checks]
+            for row_key, version in expected:
+                cur = self.rows.get(row_key)
+                if (cur.version if cur else None) != version:
                     return False
             for p in commit.puts:
                 self.rows[p.key] = Row(p.version, _stored(p.data))

@@ -9,8 +9,20 @@ from datetime import datetime, timedelta
 
 from chalicelib.auth import NONCE_TTL_SECONDS
 from chalicelib.errors import Conflict
-from chalicelib.onboarding.domain import Merchant, Partner, Store, Terminal, TerminalGuard, nonce_free
-from chalicelib.onboarding.ports import nonce_key, seller_key
+from chalicelib.onboarding.domain import (
+    ALIPAY,
+    PLATFORMS,
+    Binding,
+    BindingChange,
+    Merchant,
+    Partner,
+    Store,
+    Terminal,
+    TerminalGuard,
+    nonce_free,
+    verification,
+)
+from chalicelib.onboarding.ports import binding_key, nonce_key
 from tests.fakes.tx import FakeTx
 
 
@@ -21,6 +33,7 @@ class InMemoryOnboardingRepository:
         self.stores: dict[str, Store] = {}
         self.terminals: dict[str, Terminal] = {}
         self.guards: dict[str, datetime | None] = {}
+        self.bindings: dict[str, Binding] = {}
         self._lock = threading.Lock()
 
     def add_partner(self, partner: Partner) -> None:
@@ -35,12 +48,17 @@ class InMemoryOnboardingRepository:
     def list_partners(self) -> list[Partner]:
         return list(self.partners.values())
 
-    def add_merchant(self, merchant: Merchant, stores: Sequence[Store]) -> None:
+    def add_merchant(self, merchant: Merchant, stores: Sequence[Store], at: datetime) -> None:
         with self._lock:
-            if merchant.alipay_seller_id and seller_key(merchant.alipay_seller_id) in self.guards:
-                raise Conflict("alipay_seller_id is already registered", code="seller_id_taken")
-            if merchant.alipay_seller_id:
-                self.guards[seller_key(merchant.alipay_seller_id)] = None
+            claims = [(p, merchant.platform_id(p)) for p in PLATFORMS if merchant.platform_id(p)]
+            for platform, pid in claims:
+                if binding_key(platform, str(pid)) in self.bindings:
+                    if platform == ALIPAY:
+                        raise Conflict("alipay_seller_id is already registered", code="seller_id_taken")
+                    raise Conflict("wechat_sub_mchid is already registered", code="platform_id_taken")
+            for platform, pid in claims:
+                self.bindings[binding_key(platform, str(pid))] = Binding(
+                    platform, str(pid), merchant.merchant_id, merchant.partner_id, at)
             self.merchants[merchant.merchant_id] = merchant
             for s in stores:
                 self.stores[s.store_id] = s
@@ -49,7 +67,37 @@ class InMemoryOnboardingRepository:
         return self.merchants.get(merchant_id)
 
     def merchant_by_seller(self, seller_id: str) -> Merchant | None:
-        return next((m for m in self.merchants.values() if m.alipay_seller_id == seller_id), None)
+        binding = self.get_binding(ALIPAY, seller_id)
+        return self.merchants.get(binding.merchant_id) if binding else None
+
+    def get_binding(self, platform: str, platform_id: str) -> Binding | None:
+        return self.bindings.get(binding_key(platform, platform_id))
+
+    def verify_binding(self, merchant: Merchant, platform: str, platform_id: str, at: datetime) -> BindingChange:
+        with self._lock:
+            holder = self.merchants[merchant.merchant_id]
+            change = verification(self.get_binding(platform, platform_id), holder, platform, platform_id, at)
+            old, moved_from, binding = holder.platform_id(platform), change.moved_from, change.binding
+            if old is not None and old != platform_id:
+                self.bindings.pop(binding_key(platform, old), None)
+            self.bindings[binding_key(platform, platform_id)] = binding
+            self.merchants[merchant.merchant_id] = _holding(holder, platform, platform_id)
+            if moved_from is not None:
+                self.merchants[moved_from] = _holding(self.merchants[moved_from], platform, None)
+            return change
+
+    def delete_binding(self, merchant: Merchant, platform: str) -> Binding | None:
+        with self._lock:
+            holder = self.merchants[merchant.merchant_id]
+            held = holder.platform_id(platform)
+            if held is None:
+                return None
+            current = self.bindings.get(binding_key(platform, held))
+            mine = current is not None and current.merchant_id == merchant.merchant_id
+            if mine:
+                del self.bindings[binding_key(platform, held)]
+            self.merchants[merchant.merchant_id] = _holding(holder, platform, None)
+            return current if mine else None
 
     def list_merchants(self, partner_id: str) -> list[Merchant]:
         return sorted((m for m in self.merchants.values() if m.partner_id == partner_id),
@@ -94,6 +142,10 @@ class InMemoryOnboardingRepository:
     def merchants_of(self, partner_ids: Iterable[str]) -> list[str]:
         wanted = set(partner_ids)
         return [m.merchant_id for m in self.merchants.values() if m.partner_id in wanted]
+
+
+def _holding(merchant: Merchant, platform: str, platform_id: str | None) -> Merchant:
+    return replace(merchant, **{"alipay_seller_id" if platform == ALIPAY else "wechat_sub_mchid": platform_id})
 
 
 def _seconds(at: datetime) -> datetime:

@@ -131,10 +131,15 @@ def poller(services: Services, stream_poller: LocalStreamPoller) -> LocalStreamP
     return stream_poller
 
 
-def create_contest(api: Api, start: datetime, **over: Any) -> dict[str, Any]:
+def create_contest(api: Api, start: datetime, *, confirmed_only: bool = False, **over: Any) -> dict[str, Any]:
+    """A contest; unless `confirmed_only`, with the revision-1 rule (`require_platform_confirmation`
+    false), since most tests here record payments through terminals only. `rules=None` sends none."""
+    rules = over.pop("rules", {})
     body = {"name": "Spring cup", "starts_at": start.isoformat(), "round_days": 7, "rounds": 2,
             "weights": WEIGHTS, "prizes": [{"rank_from": 1, "rank_to": 1, "prize": "gold"},
                                           {"rank_from": 2, "rank_to": 3, "prize": "silver"}], **over}
+    if rules is not None:
+        body["rules"] = {"require_platform_confirmation": confirmed_only, **rules}
     r = api.post("/v1/contests", body, token=api.admin())
     assert r.status == 201, r.body
     return dict(r.body)
@@ -155,16 +160,17 @@ def rank_now(api: Api) -> None:
 
 def test_create_contest_rounds_defaults_and_audit_trail(api: Api) -> None:
     start = window_start()
-    c = create_contest(api, start, rounds=3, prizes=None)
+    c = create_contest(api, start, rounds=3, prizes=None, rules=None)
     assert c["contest_id"].startswith("cst_")
     assert [r["round"] for r in c["rounds"]] == [1, 2, 3]
     assert datetime.fromisoformat(c["rounds"][1]["starts_at"]) == start + timedelta(days=7)
     assert datetime.fromisoformat(c["rounds"][2]["ends_at"]) == start + timedelta(days=21)
     assert c["rules"] == {"active_merchant_min_payments": 10, "min_payment_fen": 100,
-                          "max_counted_payments_per_buyer_per_merchant_per_day": 3}
+                          "max_counted_payments_per_buyer_per_merchant_per_day": 3,
+                          "require_platform_confirmation": True}
     assert c["weights"] == WEIGHTS and c["prizes"] == [] and c["name"] == "Spring cup"
     trail = api.services.contests.trail.entries(datetime.fromisoformat(c["created_at"]).strftime("%Y-%m"))
-    mine = [e for e in trail if e["contest_id"] == c["contest_id"]]
+    mine = [e for e in trail if e.get("contest_id") == c["contest_id"]]
     assert [(e["action"], e["who"]) for e in mine] == [("contest.create", "admin-1")]
 
 
@@ -174,6 +180,8 @@ def test_create_contest_rounds_defaults_and_audit_trail(api: Api) -> None:
     ({"weights": {**WEIGHTS, "gmv_yuan": "1"}}, "invalid_type"),
     ({"prizes": [{"rank_from": 3, "rank_to": 2, "prize": "x"}]}, "invalid_value"),
     ({"starts_at": "2031-03-01T00:00:00"}, "missing_timezone"), ({"rounds": None}, "invalid_type"),
+    ({"rules": {"require_platform_confirmation": "false"}}, "invalid_type"),
+    ({"rules": {"require_platform_confirmation": 0}}, "invalid_type"),
 ])
 def test_create_contest_rejects_bad_bodies(api: Api, change: dict[str, Any], code: str) -> None:
     body = {"name": "x", "starts_at": "2031-03-01T00:00:00+08:00", "round_days": 7, "rounds": 2,
@@ -290,7 +298,7 @@ def test_concurrent_settlements_settle_once(api: Api, poller: LocalStreamPoller)
     assert all(r.body == results[0].body for r in results)
     month = api.services.clock.now().strftime("%Y-%m")
     outcomes = sorted(e["what"]["outcome"] for e in api.services.contests.trail.entries(month)
-                      if e["contest_id"] == cid and e["action"] == "contest.settle")
+                      if e.get("contest_id") == cid and e["action"] == "contest.settle")
     assert outcomes == ["already_settled"] * 3 + ["settled"]
     poller.drain()
     assert_audit_ok(api)
@@ -493,4 +501,81 @@ def test_end_to_end_through_the_terminal_endpoints(api: Api, poller: LocalStream
     audit = api.get("/v1/admin/audit", token=api.admin()).body
     check = next(ch for ch in audit["checks"] if ch["name"] == "contest_metrics")
     assert check["ok"], check["detail"]
+    assert_audit_ok(api)
+
+
+# ---------------------------------------------------------------- revision 2: confirmed payments only
+
+
+def confirm_as_the_platform(api: Api, shop: Shop, otn: str, platform_paid_at: datetime, amount: int) -> None:
+    """STAND-IN for a platform confirmation, until the payments area records them from verified
+    notifications through verified bindings: writes on the payment item the fields such a
+    confirmation writes (`confirmed_at`, `platform_paid_at`, `platform_amount_fen`), as an update
+    of the item — the MODIFY record on the payments stream the contest then reads. Replace with a
+    signed platform notification once that path exists."""
+    from chalicelib.payments.models import PAYMENT_SK, PaymentModel, payment_pk
+
+    item = PaymentModel.get(payment_pk(shop.merchant_id, otn), PAYMENT_SK, consistent_read=True)
+    item.update(actions=[PaymentModel.confirmed_at.set(api.services.clock.now()),
+                         PaymentModel.platform_paid_at.set(platform_paid_at),
+                         PaymentModel.platform_amount_fen.set(amount)],
+                condition=PaymentModel.confirmed_at.does_not_exist())
+
+
+def standings(api: Api, cid: str, n: int) -> dict[str, tuple[int, int, int]]:
+    """partner -> (gmv_fen, counted_payments, merchants_onboarded) on the round's board, ranked now."""
+    api.services.clock.advance(1)
+    rank_now(api)
+    return {e["partner_id"]: (e["metrics"]["gmv_fen"], e["metrics"]["counted_payments"],
+                              e["metrics"]["merchants_onboarded"]) for e in board(api, cid, n).body["entries"]}
+
+
+def test_confirmed_only_contest_through_http_and_the_stream(api: Api, poller: LocalStreamPoller) -> None:
+    """A contest created with the default rules counts only what a platform confirmed, at the
+    platform's time and amount (confirmation stood in by `confirm_as_the_platform`)."""
+    start = window_start()
+    api.services.clock.set(start + timedelta(days=1))
+    c = create_contest(api, start, rules=None)
+    cid = c["contest_id"]
+    assert c["rules"]["require_platform_confirmation"] is True
+    pa, pb = api.new_partner("Alpha"), api.new_partner("Beta")
+    sa, sb = new_shop(api, pa), new_shop(api, pb)
+    d1 = start + timedelta(days=1, hours=10)
+
+    a1 = record_payment(api, sa, "u1", 1000, d1)
+    a2 = record_payment(api, sa, "u2", 2000, d1 + timedelta(hours=1))
+    record_payment(api, sb, "u3", 500_000, d1)  # invented: the platform never confirms it
+    poller.drain()
+    assert standings(api, cid, 1) == {}
+
+    # confirmed after the ranking: the next ranking counts it, at the platform's amount
+    confirm_as_the_platform(api, sa, a1, d1 + timedelta(seconds=3), 800)
+    poller.drain()
+    assert standings(api, cid, 1) == {pa: (800, 1, 1)}
+
+    # round 1 over: a terminal backdating a payment into it gains nothing there
+    api.services.clock.set(start + timedelta(days=8))
+    b2 = record_payment(api, sb, "u4", 90_000, d1 + timedelta(hours=2))
+    confirm_as_the_platform(api, sb, b2, api.services.clock.now(), 1200)
+    # confirmed after the round ended, before settlement: counts
+    confirm_as_the_platform(api, sa, a2, d1 + timedelta(hours=1, seconds=3), 2000)
+    poller.drain()
+    assert standings(api, cid, 1) == {pa: (2800, 2, 1)}
+    # in round 2 at the platform's time; Beta's first recorded payment is in round 1: not onboarded
+    assert standings(api, cid, 2) == {pb: (1200, 1, 0)}
+
+    settled = api.post(f"/v1/contests/{cid}/rounds/1/settle", token=api.admin())
+    assert settled.status == 200, settled.body
+    assert [(e["partner_id"], e["metrics"]["gmv_fen"], e["metrics"]["merchants_onboarded"])
+            for e in settled.body["entries"]] == [(pa, 2800, 1)]
+
+    # redelivering every record (from TRIM_HORIZON, through the deployed function) changes nothing
+    before = {(n, pid): stream_metrics(api, cid, n, pid).key() for n in (1, 2) for pid in (pa, pb)}
+    replay = LocalStreamPoller({api.services.config.table_name(t): (
+        lambda ev, t=t: api.client.lambda_.invoke(f"contest_{t}_stream", ev)) for t in stream_tables()},
+        endpoint=poller.endpoint)
+    assert replay.drain() > 0
+    assert {(n, pid): stream_metrics(api, cid, n, pid).key() for n in (1, 2) for pid in (pa, pb)} == before
+    again = api.post(f"/v1/contests/{cid}/rounds/1/settle", token=api.admin())
+    assert again.body == settled.body
     assert_audit_ok(api)

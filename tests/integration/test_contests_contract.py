@@ -11,7 +11,7 @@ from chalicelib import storage
 from chalicelib.config import Config
 from chalicelib.contests.domain import Metrics
 from chalicelib.contests.dynamo import DynamoContestRepository, DynamoStateStore
-from chalicelib.contests.ports import PAGE_SIZE, Commit, ContestRepository, CounterKey, Put, StateStore
+from chalicelib.contests.ports import PAGE_SIZE, Check, Commit, ContestRepository, CounterKey, Put, StateStore
 from chalicelib.errors import Conflict
 from chalicelib.ids import new_id
 from chalicelib.tables import ALL_MODELS
@@ -96,6 +96,33 @@ def test_a_moved_version_fails_the_commit_and_writes_nothing(state: StateStore, 
     else:
         assert rows[contested].data == {"n": 2 if stale == "moved" else 1}
     assert state.counters(cid, 1, {"p1": [0]}) == {}
+
+
+@pytest.mark.parametrize("case", ["unchanged", "still_absent", "moved", "appeared"])
+def test_checked_rows_condition_the_commit_without_being_written(state: StateStore, case: str) -> None:
+    cid, written, checked = new_id("cst"), new_id("B"), new_id("F")
+    if case != "still_absent":
+        assert state.commit(Commit(puts=[Put(checked, None, {"t": "x", "o": "a"})]))
+    if case == "moved":
+        assert state.commit(Commit(puts=[Put(checked, 1, {"t": "w", "o": "z"})]))
+    expected = {"unchanged": 1, "still_absent": None, "moved": 1, "appeared": None}[case]
+    commit = Commit(puts=[Put(written, None, {"n": 1})], checks=[Check(checked, expected)])
+    commit.add(CounterKey(cid, 1, "p1", 0), "merchants_onboarded", 1)
+    ok = case in ("unchanged", "still_absent")
+    assert state.commit(commit) is ok
+    rows = state.read([written, checked])
+    assert (written in rows) is ok
+    assert state.counters(cid, 1, {"p1": [0]}) == ({"p1": Metrics(merchants_onboarded=1)} if ok else {})
+    if case == "still_absent":
+        assert checked not in rows  # a check writes nothing
+    else:
+        assert rows[checked].version == (2 if case == "moved" else 1)
+
+
+def test_a_commit_of_checks_only_writes_nothing_and_succeeds(state: StateStore) -> None:
+    key = new_id("F")
+    assert state.commit(Commit(checks=[Check(key, 7)]))
+    assert state.read([key]) == {}
 
 
 def test_counters_sum_the_requested_shards_and_all_counters_every_shard(state: StateStore) -> None:

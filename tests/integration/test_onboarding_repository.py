@@ -34,7 +34,7 @@ def merchant(repo: OnboardingRepository, partner_id: str, *, stores: int = 2,
              seller: str | None = None) -> tuple[Merchant, list[Store]]:
     m = Merchant(new_id("mch"), partner_id, "M", "retail", T0, "Hangzhou", seller)
     ss = [Store(new_id("sto"), m.merchant_id, f"S{i}", None if i else "1 Road") for i in range(stores)]
-    repo.add_merchant(m, ss)
+    repo.add_merchant(m, ss, T0)
     return m, ss
 
 
@@ -81,7 +81,7 @@ def test_seller_id_is_unique_and_a_refused_merchant_leaves_nothing(repo: Onboard
     m2 = Merchant(new_id("mch"), p.partner_id, "M2", "retail", T0, None, seller)
     s2 = Store(new_id("sto"), m2.merchant_id, "S", None)
     with pytest.raises(Conflict) as e:
-        repo.add_merchant(m2, [s2])
+        repo.add_merchant(m2, [s2], T0)
     assert e.value.code == "seller_id_taken"
     assert repo.get_merchant(m2.merchant_id) is None
     assert repo.get_store(s2.store_id) is None

@@ -28,6 +28,7 @@ from chalicelib.payments.domain import (
     FLAG_MEMBERSHIP_CLOSED,
     FLAG_NOT_ENTITLED,
     PaymentFacts,
+    PlatformReport,
     RecordedPayment,
 )
 from chalicelib.payments.dynamo import DynamoPaymentHistory, DynamoPaymentsRepository
@@ -39,6 +40,7 @@ from chalicelib.payments.ports import (
     NewRefund,
     PaymentRecord,
     PaymentsRepository,
+    SavingsPayment,
     WriteResult,
     received_key,
 )
@@ -174,7 +176,7 @@ def recorded(new: NewPayment, **over: Any) -> RecordedPayment:
         payment_id=new.payment_id, merchant_id=f.merchant_id, partner_id=f.partner_id,
         out_trade_no=f.out_trade_no, source=f.source, content_hash=f.content_hash, amount_fen=f.amount_fen,
         buyer_id=f.buyer_id, paid_at=f.paid_at, member_savings_fen=new.member_savings_fen,
-        membership_id=new.membership_id), **over)
+        membership_id=new.membership_id, channels=(f.source,)), **over)
 
 
 def new_refund(p: RecordedPayment, amount: int, *, key: str | None = None, day: str = D2,
@@ -577,3 +579,119 @@ def test_payment_history_sums_savings_per_membership(world: World) -> None:
     assert repo.record_payment(new, None, None, None).ok
     assert repo.record_refund(new_refund(current(repo, new), 450, reversed_fen=50), None, None, None).ok
     assert world.history.savings_by_membership()[mem.membership_id] == 50
+
+
+def _confirm(world: World, merchant_id: str, out_trade_no: str, at: datetime) -> None:
+    """Seed what a confirmation leaves on a payment (the confirmation itself is the payments area's write)."""
+    pk = payment_pk(merchant_id, out_trade_no)
+    if isinstance(world.repo, InMemoryPaymentsRepository):
+        world.repo.payments[pk] = replace(world.repo.payments[pk], confirmed_at=at, platform_paid_at=at)
+    else:
+        PaymentModel(pk, PAYMENT_SK).update(actions=[PaymentModel.confirmed_at.set(at),
+                                                     PaymentModel.platform_paid_at.set(at)])
+
+
+def test_payment_history_lists_the_payments_that_counted_a_memberships_savings(world: World) -> None:
+    repo, history, m = world.repo, world.history, mid()
+    mem, other = membership(m, starts_at=T0 - timedelta(days=5)), membership(m, "2088000000000002")
+    world.add_membership(mem)
+    world.add_membership(other)
+    first = new_payment(facts(m, "o-first", amount=900, discount=100, paid_at=T0 - timedelta(days=2)),
+                        savings=100, membership_id=mem.membership_id)
+    second = new_payment(facts(m, "o-second", amount=450, discount=50, paid_at=T0 - timedelta(days=1)),
+                         savings=50, membership_id=mem.membership_id)
+    plain = new_payment(facts(m, "o-plain", paid_at=T0 - timedelta(days=1)))  # no savings: not in the statement
+    theirs = new_payment(facts(m, "o-theirs", amount=900, discount=100, buyer="2088000000000002"),
+                         savings=100, membership_id=other.membership_id)
+    for new in (second, plain, theirs, first):
+        assert repo.record_payment(new, None, None, None).ok
+    assert repo.record_refund(new_refund(current(repo, first), 450, reversed_fen=50), None, None, None).ok
+    assert repo.record_refund(new_refund(current(repo, second), 450, reversed_fen=50), None, None, None).ok
+    _confirm(world, m, "o-second", T0)
+
+    got = history.membership_payments(mem.membership_id)
+    assert got == [
+        SavingsPayment(first.payment_id, m, "o-first", first.facts.paid_at, 100, 50, confirmed=False),
+        SavingsPayment(second.payment_id, m, "o-second", second.facts.paid_at, 50, 0, confirmed=True),
+    ]  # oldest first; refund items (which carry the membership too) are not payments
+    assert sum(s.savings_fen for s in got) == world.savings(mem.membership_id) == 50
+    assert [s.savings_fen for s in history.membership_payments(other.membership_id)] == [100]
+    assert history.membership_payments(new_id("mbr")) == []
+
+
+# ---------------------------------------------------------------- platform reports and confirmation
+
+
+def report_of(new: NewPayment, *, verified: bool, platform_id: str = "2088000000000777") -> PlatformReport:
+    f = new.facts
+    return PlatformReport("alipay", platform_id, f.merchant_id, f.out_trade_no, f.amount_fen, f.buyer_id,
+                          f.paid_at - timedelta(seconds=30), "2026031022001", verified)
+
+
+def test_a_platform_reported_payment_is_confirmed_through_a_verified_binding_once(repo: PaymentsRepository) -> None:
+    m = mid()
+    new = new_payment(replace(facts(m), source="alipay"))
+    report = report_of(new, verified=True)
+    assert repo.record_payment(new, None, None, None, report).ok
+    p = current(repo, new)
+    assert p.confirmed and p.platform_paid_at == report.paid_at and p.platform_amount_fen == new.facts.amount_fen
+    assert p.channels == ("alipay",) and p.paid_at == new.facts.paid_at
+    again = repo.record_payment(new_payment(new.facts), None, None, None, report)
+    assert again.failed == {"payment", "platform"}
+    assert repo.add_platform_report(p, report, T0).failed == {"platform"}  # a redelivery changes nothing
+    assert repo.day_figures(m, D1).payments == 1
+
+
+def test_a_claimed_binding_leaves_the_payment_pending_until_confirmed(repo: PaymentsRepository) -> None:
+    m, pid = mid(), new_id("2088")
+    new = new_payment(facts(m))
+    assert repo.record_payment(new, None, None, None).ok
+    report = report_of(new, verified=False, platform_id=pid)
+    assert repo.add_platform_report(current(repo, new), report, T0).ok
+    p = current(repo, new)
+    assert p.channels == ("terminal", "alipay") and not p.confirmed
+    assert repo.pending_reports("alipay", pid, 10) == [report]
+    assert repo.confirm_pending(report, T0 + timedelta(minutes=1))
+    assert current(repo, new).confirmed_at == T0 + timedelta(minutes=1)
+    assert repo.pending_reports("alipay", pid, 10) == []
+    assert not repo.confirm_pending(report, T0 + timedelta(minutes=2))  # once
+    stale = repo.add_platform_report(p, report_of(new, verified=True), T0)  # read before the confirmation
+    assert not stale.ok
+
+
+def test_a_pending_report_that_disagrees_is_dropped_unconfirmed(repo: PaymentsRepository) -> None:
+    m, pid = mid(), new_id("2088")
+    new = new_payment(facts(m, amount=1000))
+    assert repo.record_payment(new, None, None, None).ok
+    report = replace(report_of(new, verified=False, platform_id=pid), amount_fen=999)
+    assert repo.add_platform_report(current(repo, new), report, T0).ok
+    assert not repo.confirm_pending(report, T0)
+    assert repo.pending_reports("alipay", pid, 10) == [] and not current(repo, new).confirmed
+    repo.flag_payment(m, new.facts.out_trade_no, "platform_conflict")
+    repo.flag_payment(m, new.facts.out_trade_no, "platform_conflict")
+
+
+def test_the_terminals_discount_counts_when_the_platform_reported_first(world: World) -> None:
+    repo, m = world.repo, mid()
+    mem = membership(m)
+    world.add_membership(mem)
+    new = new_payment(replace(facts(m, amount=900), source="alipay"))
+    assert repo.record_payment(new, None, None, None, report_of(new, verified=True)).ok
+    assert repo.record_refund(new_refund(current(repo, new), 300), None, None, None).ok  # a refund came first too
+    terminal = facts(m, new.facts.out_trade_no, amount=900, discount=100, terminal_id="tml_1")
+    joined = repo.add_terminal_report(current(repo, new), terminal, 100, mem.membership_id, None, None, T0)
+    assert joined.ok
+    p = current(repo, new)
+    assert p.channels == ("alipay", "terminal") and p.member_savings_fen == 100
+    assert p.savings_reversed_fen == 33 and world.savings(mem.membership_id) == 67  # floor(100 × 300 / 900)
+    assert not repo.add_terminal_report(p, terminal, 100, mem.membership_id, None, None, T0).ok  # once
+    assert world.savings(mem.membership_id) == 67
+
+
+def test_confirmation_tasks_are_kept_until_done(repo: PaymentsRepository) -> None:
+    pid = new_id("2088")
+    repo.add_confirm_task("alipay", pid)
+    repo.add_confirm_task("alipay", pid)
+    assert ("alipay", pid) in repo.confirm_tasks()
+    repo.done_confirm_task("alipay", pid)
+    assert ("alipay", pid) not in repo.confirm_tasks()

@@ -119,5 +119,6 @@ def test_unresolved_secret_references_refuse_to_start() -> None:
         Config.from_env({"YUNDIAN_STAGE": "dev", "YUNDIAN_JWT_SECRET": ref})
     with pytest.raises(RuntimeError, match="YUNDIAN_JWT_SECRET must be set"):
         Config.from_env({"YUNDIAN_STAGE": "dev"})
-    config = Config.from_env({"YUNDIAN_STAGE": "dev", "YUNDIAN_JWT_SECRET": "s" * 40})
+    config = Config.from_env({"YUNDIAN_STAGE": "dev", "YUNDIAN_JWT_SECRET": "s" * 40,
+                              "YUNDIAN_FEE_PROVIDER": "sandbox"})
     assert config.table_name("partners") == "yundian-dev-partners"

@@ -49,7 +49,7 @@ class World:
         self.provider = SandboxFeeProvider()
         onboarding_repo = InMemoryOnboardingRepository()
         onboarding_repo.add_merchant(Merchant("mch_1", "ptn_1", "Noodles", "restaurant", T0),
-                                     [Store("sto_1", "mch_1", "Main")])
+                                     [Store("sto_1", "mch_1", "Main")], T0)
         self.onboarding = OnboardingService(onboarding_repo, self.clock)
         self.svc = MembershipService(self.repo, self.clock, self.provider, self.onboarding,
                                      Idempotency(InMemoryIdempotencyStore()), self.payments)

@@ -16,6 +16,8 @@ CONTRACT_PATHS = {
     ("get", "/v1/contests/{contest_id}/leaderboard"), ("post", "/v1/contests/{contest_id}/rounds/{n}/settle"),
     ("get", "/v1/openapi.json"), ("post", "/v1/admin/jobs/{name}"), ("get", "/v1/admin/audit"),
     ("post", "/v1/admin/clock"), ("get", "/v1/admin/clock"),
+    ("get", "/v1/merchants/{merchant_id}/payments"), ("get", "/v1/merchants/{merchant_id}/payments/{out_trade_no}"),
+    ("get", "/v1/memberships/{membership_id}/savings"),
 }
 
 

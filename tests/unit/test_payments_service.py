@@ -66,13 +66,14 @@ class World:
         self.clock = FixedClock(T0)
         self.onboarding_repo = InMemoryOnboardingRepository()
         self.onboarding_repo.add_merchant(Merchant("mch_1", "ptn_1", "Noodles", "restaurant", T0),
-                                          [Store("sto_1", "mch_1", "Main")])
+                                          [Store("sto_1", "mch_1", "Main")], T0)
         self.onboarding_repo.add_terminal(Terminal("tml_1", "mch_1", "ptn_1", "sto_1", "qr", SECRET, T0))
         self.members = InMemoryMembershipRepository()
         self.member_savings = FakeMemberSavings(self.members)
         self.repo = InMemoryPaymentsRepository(FakeTerminalGuards(self.onboarding_repo), self.member_savings)
         onboarding = OnboardingService(self.onboarding_repo, self.clock)
-        self.svc = PaymentsService(self.repo, self.clock, Config.from_env({}), onboarding, self.member_savings,
+        config = Config.from_env({"YUNDIAN_STAGE": "local"})
+        self.svc = PaymentsService(self.repo, self.clock, config, onboarding, self.member_savings,
                                    TerminalVerifier(self.onboarding_repo))
 
     @property
