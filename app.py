@@ -33,3 +33,8 @@ def rank_contests(event: Any) -> dict[str, Any]:
 @app.schedule(Rate(5, unit=Rate.MINUTES), name="memberships_lifecycle")
 def memberships_lifecycle(event: Any) -> dict[str, Any]:
     return runtime.services.jobs["memberships_lifecycle"]()
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="confirm_bindings")
+def confirm_bindings(event: Any) -> dict[str, Any]:
+    return runtime.services.jobs["confirm_bindings"]()

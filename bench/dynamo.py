@@ -8,8 +8,8 @@ from typing import Any
 
 from botocore.client import BaseClient
 
-_CAPACITY_OPS = {"PutItem", "UpdateItem", "DeleteItem", "GetItem", "Query", "Scan", "TransactWriteItems",
-                 "TransactGetItems", "BatchWriteItem", "BatchGetItem"}
+_READ_OPS = {"GetItem", "Query", "Scan", "TransactGetItems", "BatchGetItem"}
+_CAPACITY_OPS = _READ_OPS | {"PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem"}
 
 
 class DynamoMeter:
@@ -41,7 +41,7 @@ class DynamoMeter:
                 if client.meta.service_model.service_name == "dynamodb":
                     with meter._lock:
                         meter.requests[operation_name] += 1
-            meter._add(response.get("ConsumedCapacity"))
+            meter._add(response.get("ConsumedCapacity"), operation_name in _READ_OPS)
             return response
 
         BaseClient._make_api_call = counting  # type: ignore[method-assign]
@@ -50,14 +50,17 @@ class DynamoMeter:
         if self._original is not None:
             BaseClient._make_api_call = self._original  # type: ignore[method-assign]
 
-    def _add(self, consumed: Any) -> None:
+    def _add(self, consumed: Any, read_op: bool = False) -> None:
         entries = consumed if isinstance(consumed, list) else [consumed] if consumed else []
         with self._lock:
             for c in entries:
                 write = c.get("WriteCapacityUnits")
                 read = c.get("ReadCapacityUnits")
-                if write is None and read is None:  # only a total: attribute it to writes
-                    write = c.get("CapacityUnits", 0.0)
+                if write is None and read is None:  # only a total: a read's for reads, else writes'
+                    if read_op:
+                        read = c.get("CapacityUnits", 0.0)
+                    else:
+                        write = c.get("CapacityUnits", 0.0)
                 self.wcu += float(write or 0.0)
                 self.rcu += float(read or 0.0)
 

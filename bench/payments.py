@@ -1,6 +1,8 @@
 """Benchmark of terminal payment callbacks, in process through the Chalice app, against a
 DynamoDB Local started for the run — and the floor: one bare conditional PutItem per callback
-on the same DynamoDB Local.
+on the same DynamoDB Local. Also the confirmations: Alipay's signed notification of a payment
+arriving through a verified binding, after the terminal's report (the usual order) and before it
+(platform first, then the terminal's report).
 
     make bench                       # or: python -m bench payments --n 2000 --dup 0.1
 """
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -32,6 +35,9 @@ for key, value in {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local
 from bench.dynamo import DynamoMeter  # noqa: E402
 
 PATH = "/v1/terminal/payments"
+NOTIFY = "/v1/notify/alipay"
+ALIPAY_APP_ID = "2021000000000001"
+SELLER_ID = "2088000000000001"
 
 
 @dataclass
@@ -133,17 +139,25 @@ def run(argv: list[str]) -> None:
 def _run(n: int, dup_share: float, kind: str, rounds: int) -> None:
     import boto3
     from chalice.test import Client
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
     import app as app_module
     from chalicelib.auth import issue_token, terminal_signature
     from chalicelib.bootstrap import bootstrap
     from chalicelib.clock import OffsetClock
     from chalicelib.config import Config
+    from chalicelib.payments import alipay
+    from chalicelib.payments.models import PAYMENT_SK, PaymentModel, payment_pk
     from chalicelib.storage import GuardModel, create_tables
     from chalicelib.tables import ALL_MODELS
 
+    platform_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)  # stands in for Alipay's
+    public_pem = platform_key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                        serialization.PublicFormat.SubjectPublicKeyInfo).decode()
     config = Config.from_env({"YUNDIAN_STAGE": "local", "YUNDIAN_TABLE_PREFIX": "bench-",
                               "YUNDIAN_JWT_SECRET": "bench-secret-0123456789-abcdefghij",
+                              "ALIPAY_APP_ID": ALIPAY_APP_ID, "ALIPAY_PUBLIC_KEY": public_pem,
                               "AWS_DEFAULT_REGION": "us-east-1"})
     services = bootstrap(config, clock=OffsetClock(), rebind_tables=True)  # this run's DynamoDB Local
     create_tables(ALL_MODELS)
@@ -160,27 +174,67 @@ def _run(n: int, dup_share: float, kind: str, rounds: int) -> None:
     auth = {"Authorization": f"Bearer {admin}"}
     _, partner = http("POST", "/v1/partners", {"name": "Bench"}, auth)
     _, merchant = http("POST", f"/v1/partners/{partner['partner_id']}/merchants",
-                       {"name": "Bench shop", "category": "retail", "stores": [{"name": "S"}]}, auth)
+                       {"name": "Bench shop", "category": "retail", "stores": [{"name": "S"}],
+                        "alipay_seller_id": SELLER_ID}, auth)
+    mid = merchant["merchant_id"]
+    status, binding = http("PUT", f"/v1/admin/merchants/{mid}/bindings/alipay", {"id": SELLER_ID}, auth)
+    assert status == 200 and binding["verified"] is True, (status, binding)
     _, terminal = http("POST", f"/v1/merchants/{merchant['merchant_id']}/terminals",
                        {"store_id": merchant["stores"][0]["store_id"], "kind": "qr"}, auth)
     tid, secret = terminal["terminal_id"], terminal["secret"]
     rng = random.Random(1)
     now = datetime.now(UTC)
 
+    def new_payment(i: int) -> dict[str, Any]:
+        return {"out_trade_no": f"b{i}-{secrets.token_hex(4)}", "amount_fen": rng.randint(1, 100_000),
+                "buyer_id": f"2088{rng.randint(0, 500):012d}",
+                "paid_at": (now - timedelta(seconds=rng.randint(0, 3600))).isoformat()}
+
     def new_body(i: int) -> bytes:
-        return json.dumps({"out_trade_no": f"b{i}-{secrets.token_hex(4)}", "amount_fen": rng.randint(1, 100_000),
-                           "buyer_id": f"2088{rng.randint(0, 500):012d}",
-                           "paid_at": (now - timedelta(seconds=rng.randint(0, 3600))).isoformat()}).encode()
+        return json.dumps(new_payment(i)).encode()
+
+    def send_terminal(raw: bytes) -> dict[str, Any]:
+        ts, nonce = str(int(time.time())), secrets.token_hex(12)
+        sig = terminal_signature(secret, "POST", PATH, ts, nonce, raw)
+        status, body = http("POST", PATH, raw, {"X-Yundian-Terminal": tid, "X-Yundian-Timestamp": ts,
+                                                "X-Yundian-Nonce": nonce, "X-Yundian-Signature": sig})
+        assert status == 200, (status, body)
+        return body
 
     def callback(raw: bytes) -> Callable[[], bool]:
+        return lambda: not send_terminal(raw)["duplicate"]
+
+    def terminal_join(payment: dict[str, Any]) -> Callable[[], bool]:
+        """The terminal's report of a payment the platform reported first: a duplicate that adds
+        the terminal's channel; it counts as one joined payment."""
+        raw = json.dumps(payment).encode()
+        return lambda: bool(send_terminal(raw)["duplicate"])
+
+    def notification(payment: dict[str, Any]) -> bytes:
+        """Alipay's signed async notification of the payment (signed here, outside the timing)."""
+        paid = datetime.fromisoformat(payment["paid_at"]).astimezone(alipay.ALIPAY_TZ).strftime("%Y-%m-%d %H:%M:%S")
+        total = f"{payment['amount_fen'] // 100}.{payment['amount_fen'] % 100:02d}"
+        params = {"notify_time": datetime.now(alipay.ALIPAY_TZ).strftime("%Y-%m-%d %H:%M:%S"),
+                  "notify_type": "trade_status_sync", "notify_id": secrets.token_hex(16), "app_id": ALIPAY_APP_ID,
+                  "charset": "utf-8", "version": "1.0", "sign_type": "RSA2", "trade_no": "2016" + secrets.token_hex(10),
+                  "out_trade_no": payment["out_trade_no"], "buyer_id": payment["buyer_id"], "seller_id": SELLER_ID,
+                  "trade_status": "TRADE_SUCCESS", "total_amount": total, "receipt_amount": total,
+                  "buyer_pay_amount": total, "subject": "bench", "gmt_create": paid, "gmt_payment": paid}
+        return urlencode({**params, "sign": alipay.sign(params, platform_key)}).encode()
+
+    def notify(payment: dict[str, Any]) -> Callable[[], bool]:
+        raw = notification(payment)
+
         def call() -> bool:
-            ts, nonce = str(int(time.time())), secrets.token_hex(12)
-            sig = terminal_signature(secret, "POST", PATH, ts, nonce, raw)
-            status, body = http("POST", PATH, raw, {"X-Yundian-Terminal": tid, "X-Yundian-Timestamp": ts,
-                                                    "X-Yundian-Nonce": nonce, "X-Yundian-Signature": sig})
-            assert status == 200, (status, body)
-            return not body["duplicate"]
+            resp = client.http.request("POST", NOTIFY, body=raw,
+                                       headers={"Content-Type": "application/x-www-form-urlencoded"})
+            assert (resp.status_code, resp.body) == (200, b"success"), (resp.status_code, resp.body)
+            return True  # each notification confirms one payment (checked after the block)
         return call
+
+    def confirmed(payments: list[dict[str, Any]]) -> bool:
+        return all(PaymentModel.get(payment_pk(mid, p["out_trade_no"]), PAYMENT_SK,
+                                    consistent_read=True).confirmed_at is not None for p in payments)
 
     def workload(count: int, offset: int) -> list[Callable[[], bool]]:
         bodies = [new_body(offset + i) for i in range(count)]
@@ -232,10 +286,13 @@ def _run(n: int, dup_share: float, kind: str, rounds: int) -> None:
         # DynamoDB Local runs on the JVM, which keeps getting faster for the first thousand or so
         # requests: warm it up, then measure app, floor and bare transaction in interleaved
         # blocks so that neither side profits from running later.
+        warm = [new_payment(2 * 10**6 + i) for i in range(100)]
         _measure("warm-up", meter, workload(300, 10**6) + [floor_call(-i) for i in range(1, 601)]
-                 + [bare_tx_call(-i) for i in range(1, 201)])
+                 + [bare_tx_call(-i) for i in range(1, 201)] + [notify(p) for p in warm]
+                 + [terminal_join(p) for p in warm])
         unique = max(1, int(n / (1 + dup_share)))
         app_parts, floor_parts, bare_parts = [], [], []
+        confirm_parts, first_parts, join_parts = [], [], []
         for r in range(rounds):
             block = workload(unique // rounds, r * unique)
             app_parts.append(_measure("app (terminal payment)", meter, block))
@@ -243,7 +300,20 @@ def _run(n: int, dup_share: float, kind: str, rounds: int) -> None:
                                         [floor_call(r * n + i) for i in range(len(block))]))
             bare_parts.append(_measure("bare 8-item TransactWrite", meter,
                                        [bare_tx_call(r * n + i) for i in range(len(block))]))
+            # Confirmations: terminal first (the payment recorded before the block, not measured),
+            # then platform first (its notification, then the terminal's report of it).
+            count = max(1, unique // rounds // 2)
+            recorded = [new_payment(3 * 10**6 + r * unique + i) for i in range(count)]
+            with contextlib.redirect_stdout(io.StringIO()):  # Powertools metrics print EMF lines
+                for p in recorded:
+                    assert not send_terminal(json.dumps(p).encode())["duplicate"]
+            confirm_parts.append(_measure("confirm (terminal 1st)", meter, [notify(p) for p in recorded]))
+            fresh = [new_payment(4 * 10**6 + r * unique + i) for i in range(count)]
+            first_parts.append(_measure("platform 1st: notify", meter, [notify(p) for p in fresh]))
+            join_parts.append(_measure("platform 1st: terminal", meter, [terminal_join(p) for p in fresh]))
+            assert confirmed(recorded) and confirmed(fresh), "every notification confirms its payment"
         app, floor, bare = combine(app_parts), combine(floor_parts), combine(bare_parts)
+        confirm, first, join = combine(confirm_parts), combine(first_parts), combine(join_parts)
         app_mem = traced_peak_kib(workload(200, 10**7))
         floor_mem = traced_peak_kib([floor_call(10**7 + i) for i in range(200)])
     finally:
@@ -262,6 +332,21 @@ def _run(n: int, dup_share: float, kind: str, rounds: int) -> None:
           f"(ratio {app_mem / max(floor_mem, 1):.1f})")
     print(f"app DynamoDB requests by operation: {app.by_operation} "
           f"(a new payment is 1 TransactWriteItems; a duplicate adds one: nonce claim + log entry)")
+
+    print(f"\nConfirmations — Alipay's signed notification through a verified binding, {confirm.calls} payments "
+          f"per order")
+    print(HEADER)
+    for row in (confirm, first, join):
+        print(row.row())
+    per = lambda *rs: (sum(r.requests for r in rs) / rs[0].recorded, sum(r.wcu for r in rs) / rs[0].recorded)  # noqa: E731
+    t_req, t_wcu = per(confirm)
+    p_req, p_wcu = per(first, join)
+    print(f"per confirmation, terminal first: {t_req:.2f} requests, {t_wcu:.2f} WCU "
+          f"(+ {app.requests / max(app.recorded, 1):.2f} requests, {app.wcu / max(app.recorded, 1):.2f} WCU "
+          f"for the terminal's report)")
+    print(f"per payment, platform first (notification + terminal's report): {p_req:.2f} requests, {p_wcu:.2f} WCU")
+    print(f"DynamoDB requests by operation: confirm {confirm.by_operation}; platform-first notify "
+          f"{first.by_operation}; its terminal report {join.by_operation}")
 
 
 if __name__ == "__main__":

@@ -6,11 +6,15 @@ aggregates and the fee ledger follow them as they follow real traffic and the wh
 ok for the tests that run after these in the same process. `paid_at` lies inside contest windows
 placed years in the past (offline terminals upload late), so other areas' payments, recorded at
 today's date, never fall into these contests; the business clock is moved forward to a payment's
-`paid_at` when it would otherwise be in the future.
+`paid_at` when it would otherwise be in the future. Revision-2 contests (confirmed payments only)
+are confirmed the real way: an admin verifies the merchant's Alipay seller id
+(`PUT /v1/admin/merchants/{id}/bindings/alipay`) and Alipay's RSA2-signed notification
+(`POST /v1/notify/alipay`) confirms the terminal's payment, or records it first.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import random
@@ -24,13 +28,16 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from chalice.test import Client
 
 from chalicelib.bootstrap import Services, bootstrap
 from chalicelib.clock import OffsetClock
 from chalicelib.config import Config
 from chalicelib.contests import domain
+from chalicelib.payments.alipay import ALIPAY_TZ
 from localdev.stream_poller import LocalStreamPoller
 from localdev.streams import lazy_poller, stream_tables
+from tests.functional.test_alipay_notify import APP_ID, PUBLIC_PEM, fail, notice, ok, post, seller, signed
 from tests.helpers import Api, TerminalCreds
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -53,11 +60,12 @@ class Shop:
     partner_id: str
     merchant_id: str
     terminal: TerminalCreds
+    seller_id: str | None = None  # its Alipay seller id, claimed in the merchant body
 
 
-def new_shop(api: Api, partner_id: str) -> Shop:
-    merchant = api.new_merchant(partner_id)
-    return Shop(partner_id, merchant["merchant_id"], api.new_terminal(merchant))
+def new_shop(api: Api, partner_id: str, seller_id: str | None = None) -> Shop:
+    merchant = api.new_merchant(partner_id, seller_id=seller_id)
+    return Shop(partner_id, merchant["merchant_id"], api.new_terminal(merchant), seller_id)
 
 
 def reach(api: Api, when: datetime) -> None:
@@ -129,6 +137,23 @@ def services(test_config: Config, stream_poller: LocalStreamPoller) -> Iterator[
 def poller(services: Services, stream_poller: LocalStreamPoller) -> LocalStreamPoller:
     stream_poller.drain()
     return stream_poller
+
+
+@pytest.fixture
+def ali(test_config: Config, stream_poller: LocalStreamPoller) -> Iterator[Api]:
+    """This module's services (the audit drains the stream poller first) knowing the platform's
+    Alipay key and app id, so signed notifications verify; the stream is drained once installed.
+    Take `stream_poller` with it (not `poller`, which installs the key-less `services`)."""
+    import app as app_module
+
+    config = dataclasses.replace(test_config, alipay_public_key=PUBLIC_PEM, alipay_app_id=APP_ID)
+    services = bootstrap(config, clock=OffsetClock(), before_audit=stream_poller.drain)
+    app_module.runtime.install(services)
+    try:
+        stream_poller.drain()
+        yield Api(Client(app_module.app), services)
+    finally:
+        app_module.runtime.install(None)
 
 
 def create_contest(api: Api, start: datetime, *, confirmed_only: bool = False, **over: Any) -> dict[str, Any]:
@@ -507,19 +532,29 @@ def test_end_to_end_through_the_terminal_endpoints(api: Api, poller: LocalStream
 # ---------------------------------------------------------------- revision 2: confirmed payments only
 
 
-def confirm_as_the_platform(api: Api, shop: Shop, otn: str, platform_paid_at: datetime, amount: int) -> None:
-    """STAND-IN for a platform confirmation, until the payments area records them from verified
-    notifications through verified bindings: writes on the payment item the fields such a
-    confirmation writes (`confirmed_at`, `platform_paid_at`, `platform_amount_fen`), as an update
-    of the item — the MODIFY record on the payments stream the contest then reads. Replace with a
-    signed platform notification once that path exists."""
-    from chalicelib.payments.models import PAYMENT_SK, PaymentModel, payment_pk
+def verify_binding(api: Api, shop: Shop) -> None:
+    """An admin verifies the shop's Alipay seller id (the binding its merchant body claimed)."""
+    r = api.call("PUT", f"/v1/admin/merchants/{shop.merchant_id}/bindings/alipay", {"id": shop.seller_id},
+                 token=api.admin())
+    assert r.status == 200 and r.body["verified"] is True, r.body
 
-    item = PaymentModel.get(payment_pk(shop.merchant_id, otn), PAYMENT_SK, consistent_read=True)
-    item.update(actions=[PaymentModel.confirmed_at.set(api.services.clock.now()),
-                         PaymentModel.platform_paid_at.set(platform_paid_at),
-                         PaymentModel.platform_amount_fen.set(amount)],
-                condition=PaymentModel.confirmed_at.does_not_exist())
+
+def from_alipay(shop: Shop, otn: str, amount: int, buyer: str, paid: datetime) -> dict[str, str]:
+    """Alipay's RSA2-signed notification that `buyer` paid `amount` fen to the shop's seller id,
+    `gmt_payment` = `paid` on the platform's clock (Beijing time, to the second)."""
+    assert shop.seller_id is not None
+    total = f"{amount // 100}.{amount % 100:02d}"
+    return signed(notice(shop.seller_id, otn, total=total, buyer=buyer, paid=paid.astimezone(ALIPAY_TZ)))
+
+
+def payment_doc(api: Api, shop: Shop, otn: str) -> dict[str, Any]:
+    r = api.get(f"/v1/merchants/{shop.merchant_id}/payments/{otn}", token=api.admin())
+    assert r.status == 200, r.body
+    return dict(r.body)
+
+
+def at(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
 
 
 def standings(api: Api, cid: str, n: int) -> dict[str, tuple[int, int, int]]:
@@ -530,38 +565,55 @@ def standings(api: Api, cid: str, n: int) -> dict[str, tuple[int, int, int]]:
                               e["metrics"]["merchants_onboarded"]) for e in board(api, cid, n).body["entries"]}
 
 
-def test_confirmed_only_contest_through_http_and_the_stream(api: Api, poller: LocalStreamPoller) -> None:
-    """A contest created with the default rules counts only what a platform confirmed, at the
-    platform's time and amount (confirmation stood in by `confirm_as_the_platform`)."""
+def test_confirmed_only_contest_through_http_and_the_stream(ali: Api, stream_poller: LocalStreamPoller) -> None:
+    """A contest created with the default rules counts only what the platform confirmed — a
+    verified Alipay notification through a verified binding — at the platform's time."""
+    api, poller = ali, stream_poller
     start = window_start()
     api.services.clock.set(start + timedelta(days=1))
     c = create_contest(api, start, rules=None)
     cid = c["contest_id"]
     assert c["rules"]["require_platform_confirmation"] is True
     pa, pb = api.new_partner("Alpha"), api.new_partner("Beta")
-    sa, sb = new_shop(api, pa), new_shop(api, pb)
+    sa, sb = new_shop(api, pa, seller_id=seller()), new_shop(api, pb, seller_id=seller())
+    verify_binding(api, sa)
+    verify_binding(api, sb)
     d1 = start + timedelta(days=1, hours=10)
 
-    a1 = record_payment(api, sa, "u1", 1000, d1)
+    a1 = record_payment(api, sa, "u1", 800, d1)
     a2 = record_payment(api, sa, "u2", 2000, d1 + timedelta(hours=1))
     record_payment(api, sb, "u3", 500_000, d1)  # invented: the platform never confirms it
     poller.drain()
     assert standings(api, cid, 1) == {}
 
-    # confirmed after the ranking: the next ranking counts it, at the platform's amount
-    confirm_as_the_platform(api, sa, a1, d1 + timedelta(seconds=3), 800)
+    # confirmed after the ranking: the next ranking counts it, at the platform's time
+    notified = [from_alipay(sa, a1, 800, "u1", d1 + timedelta(seconds=3))]
+    ok(post(api, notified[-1]))
     poller.drain()
     assert standings(api, cid, 1) == {pa: (800, 1, 1)}
 
     # round 1 over: a terminal backdating a payment into it gains nothing there
     api.services.clock.set(start + timedelta(days=8))
-    b2 = record_payment(api, sb, "u4", 90_000, d1 + timedelta(hours=2))
-    confirm_as_the_platform(api, sb, b2, api.services.clock.now(), 1200)
+    b2 = record_payment(api, sb, "u4", 1200, d1 + timedelta(hours=2))
+    notified.append(from_alipay(sb, b2, 1200, "u4", start + timedelta(days=8)))  # paid now, says Alipay
+    ok(post(api, notified[-1]))
     # confirmed after the round ended, before settlement: counts
-    confirm_as_the_platform(api, sa, a2, d1 + timedelta(hours=1, seconds=3), 2000)
+    notified.append(from_alipay(sa, a2, 2000, "u2", d1 + timedelta(hours=1, seconds=3)))
+    ok(post(api, notified[-1]))
     poller.drain()
     assert standings(api, cid, 1) == {pa: (2800, 2, 1)}
     # in round 2 at the platform's time; Beta's first recorded payment is in round 1: not onboarded
+    assert standings(api, cid, 2) == {pb: (1200, 1, 0)}
+    assert at(payment_doc(api, sb, b2)["platform_paid_at"]) == start + timedelta(days=8)
+    assert at(payment_doc(api, sb, b2)["paid_at"]) == d1 + timedelta(hours=2)  # as first recorded
+
+    # the platform redelivers every notification: nothing changes
+    docs = {o: payment_doc(api, s, o) for s, o in ((sa, a1), (sa, a2), (sb, b2))}
+    for params in notified:
+        ok(post(api, params))
+    poller.drain()
+    assert {o: payment_doc(api, s, o) for s, o in ((sa, a1), (sa, a2), (sb, b2))} == docs
+    assert standings(api, cid, 1) == {pa: (2800, 2, 1)}
     assert standings(api, cid, 2) == {pb: (1200, 1, 0)}
 
     settled = api.post(f"/v1/contests/{cid}/rounds/1/settle", token=api.admin())
@@ -576,6 +628,112 @@ def test_confirmed_only_contest_through_http_and_the_stream(api: Api, poller: Lo
         endpoint=poller.endpoint)
     assert replay.drain() > 0
     assert {(n, pid): stream_metrics(api, cid, n, pid).key() for n in (1, 2) for pid in (pa, pb)} == before
+    # and so does the platform redelivering after settlement
+    for params in notified:
+        ok(post(api, params))
+    poller.drain()
     again = api.post(f"/v1/contests/{cid}/rounds/1/settle", token=api.admin())
     assert again.body == settled.body
+    assert {(n, pid): stream_metrics(api, cid, n, pid).key() for n in (1, 2) for pid in (pa, pb)} == before
+    assert_audit_ok(api)
+
+
+def test_the_platforms_time_and_amount_decide_whatever_the_terminal_says(ali: Api,
+                                                                        stream_poller: LocalStreamPoller) -> None:
+    """Round 1 has ended (not settled) when the terminal reports: a `paid_at` backdated into it
+    gains nothing there, the platform's `gmt_payment` places the payment — in round 2 for the
+    lie, in round 1 for an offline terminal's honest late upload — and an inflated amount is a
+    conflict that confirms nothing."""
+    api, poller = ali, stream_poller
+    start = window_start()
+    api.services.clock.set(start + timedelta(days=1))
+    cid = create_contest(api, start, rules=None)["contest_id"]
+    pid = api.new_partner("Backdater")
+    shop = new_shop(api, pid, seller_id=seller())
+    verify_binding(api, shop)
+    now = start + timedelta(days=8, hours=3)
+    api.services.clock.set(now)
+
+    backdated = record_payment(api, shop, "u1", 5000, start + timedelta(days=2))  # "paid" in round 1
+    ok(post(api, from_alipay(shop, backdated, 5000, "u1", now)))  # the platform: paid now, round 2
+    honest = record_payment(api, shop, "u2", 700, start + timedelta(days=3, hours=12))
+    ok(post(api, from_alipay(shop, honest, 700, "u2", start + timedelta(days=3, hours=12, seconds=2))))
+    # the platform first, then the terminal claiming an earlier time: the payment keeps the platform's
+    first = f"o{secrets.token_hex(8)}"
+    reach(api, now + timedelta(minutes=1))
+    ok(post(api, from_alipay(shop, first, 3000, "u3", now + timedelta(minutes=1))))
+    body = {"out_trade_no": first, "amount_fen": 3000, "buyer_id": "u3",
+            "paid_at": (start + timedelta(days=2, hours=1)).isoformat()}
+    r = api.signed(shop.terminal, "/v1/terminal/payments", body)
+    assert r.status == 200 and r.body["duplicate"] is True, r.body
+    doc = payment_doc(api, shop, first)
+    assert at(doc["paid_at"]) == at(doc["platform_paid_at"]) == now + timedelta(minutes=1) and doc["confirmed"]
+    # an inflated amount: the platform disagrees, nothing is confirmed, nothing counts
+    inflated = record_payment(api, shop, "u4", 90_000, start + timedelta(days=4))
+    fail(post(api, from_alipay(shop, inflated, 1200, "u4", start + timedelta(days=4, seconds=1))), 409)
+    doc = payment_doc(api, shop, inflated)
+    assert doc["confirmed"] is False and doc["flags"] == ["platform_conflict"]
+    poller.drain()
+
+    # onboarded in round 1: its first recorded payment (the backdated one) is there, and so is a
+    # confirmed counted payment (the honest one)
+    assert standings(api, cid, 1) == {pid: (700, 1, 1)}
+    assert standings(api, cid, 2) == {pid: (8000, 2, 0)}
+    settled = api.post(f"/v1/contests/{cid}/rounds/1/settle", token=api.admin())
+    assert settled.status == 200, settled.body
+    assert [(e["partner_id"], e["metrics"]["gmv_fen"], e["metrics"]["counted_payments"],
+             e["metrics"]["merchants_onboarded"]) for e in settled.body["entries"]] == [(pid, 700, 1, 1)]
+    assert_audit_ok(api)
+
+
+def test_a_claimed_binding_confirms_nothing_until_an_admin_verifies_it(ali: Api,
+                                                                       stream_poller: LocalStreamPoller) -> None:
+    """Notifications through a binding the merchant body only claimed are recorded but confirm
+    nothing; verifying it after the round ended (before settlement) confirms them, the next
+    ranking moves and the settlement counts them; redeliveries change nothing."""
+    api, poller = ali, stream_poller
+    start = window_start()
+    api.services.clock.set(start + timedelta(days=1))
+    cid = create_contest(api, start, rules=None)["contest_id"]
+    pid = api.new_partner("Claimant")
+    shop = new_shop(api, pid, seller_id=seller())  # claimed, not verified
+    d1 = start + timedelta(days=2, hours=9)
+    terminal_first = record_payment(api, shop, "u1", 1500, d1)
+    platform_first = f"o{secrets.token_hex(8)}"
+    reach(api, d1 + timedelta(hours=1))
+    notified = [from_alipay(shop, terminal_first, 1500, "u1", d1 + timedelta(seconds=4)),
+                from_alipay(shop, platform_first, 2500, "u2", d1 + timedelta(hours=1))]
+    for params in notified:
+        ok(post(api, params))
+    poller.drain()
+    assert standings(api, cid, 1) == {}
+    docs = {o: payment_doc(api, shop, o) for o in (terminal_first, platform_first)}
+    assert [(d["confirmed"], d["channels"]) for d in docs.values()] == [(False, ["terminal", "alipay"]),
+                                                                       (False, ["alipay"])]
+    for params in notified:  # redelivered through the claimed binding: still nothing
+        ok(post(api, params))
+    poller.drain()
+    assert {o: payment_doc(api, shop, o) for o in docs} == docs
+    assert standings(api, cid, 1) == {}
+
+    api.services.clock.set(start + timedelta(days=8))  # round 1 has ended
+    verify_binding(api, shop)
+    docs = {o: payment_doc(api, shop, o) for o in docs}
+    assert all(d["confirmed"] for d in docs.values())
+    assert at(docs[terminal_first]["platform_paid_at"]) == d1 + timedelta(seconds=4)
+    assert at(docs[platform_first]["platform_paid_at"]) == d1 + timedelta(hours=1)
+    poller.drain()
+    assert standings(api, cid, 1) == {pid: (4000, 2, 1)}
+
+    for params in notified:  # redelivered through the verified binding: nothing changes
+        ok(post(api, params))
+    poller.drain()
+    assert {o: payment_doc(api, shop, o) for o in docs} == docs
+    assert standings(api, cid, 1) == {pid: (4000, 2, 1)}
+    r = api.post("/v1/admin/jobs/confirm_bindings", token=api.admin())
+    assert r.status == 200 and r.body["result"]["bindings_left"] == 0
+    settled = api.post(f"/v1/contests/{cid}/rounds/1/settle", token=api.admin())
+    assert settled.status == 200, settled.body
+    assert [(e["partner_id"], e["metrics"]["gmv_fen"], e["metrics"]["counted_payments"],
+             e["metrics"]["merchants_onboarded"]) for e in settled.body["entries"]] == [(pid, 4000, 2, 1)]
     assert_audit_ok(api)
