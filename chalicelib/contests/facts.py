@@ -13,7 +13,6 @@ from boto3.dynamodb.types import TypeDeserializer
 from chalicelib.contests.domain import MembershipFact, PaymentFact, Rules
 from chalicelib.memberships.ports import MembershipRecord
 from chalicelib.payments.ports import PaymentHistory, PaymentRecord
-from chalicelib.schemas import EARLIEST, LATEST
 
 _TD = TypeDeserializer()
 
@@ -41,15 +40,15 @@ def payments_for(history: PaymentHistory, merchant_ids: Iterable[str], since: da
     """Everything the reference computation needs about these merchants for [since, until).
 
     Revision 1: their payments recorded in the window plus each one's earliest qualifying
-    payment before it. Confirmation rule: payments count at the platform's time, which the
-    history's index (by `paid_at` as recorded, a terminal's word) cannot bound — a terminal may
-    have backdated or post-dated it — so each merchant's whole history (which also holds its
-    first recorded payment). TODO(payments): a sparse index by (merchant, platform_paid_at)
-    offered through `PaymentHistory` would bound this to the window again."""
+    payment before it. Confirmation rule: their confirmed payments by the platform's time in the
+    window (a sparse index of the payments area; a terminal's `paid_at` cannot bound it) plus each
+    one's first recorded payment ever (any amount, confirmed or not: it decides onboarding)."""
 
     def one(mid: str) -> list[PaymentFact]:
         if rules.require_platform_confirmation:
-            return [payment_fact(r) for r in history.merchant_payments(mid, EARLIEST, LATEST)]
+            confirmed = [payment_fact(r) for r in history.merchant_confirmed_payments(mid, since, until)]
+            first = history.earliest_qualifying(mid, 0)
+            return confirmed + ([payment_fact(first)] if first else [])
         facts = [payment_fact(r) for r in history.merchant_payments(mid, since, until)]
         earlier = history.earliest_qualifying(mid, rules.min_payment_fen, before=since)
         return facts + ([payment_fact(earlier)] if earlier else [])

@@ -449,6 +449,13 @@ class DynamoPaymentHistory:
             merchant_id, PaymentModel.paid_at.between(since, until))))
         return _with_refunds(r for r in rows if r.paid_at < until)
 
+    def merchant_confirmed_payments(self, merchant_id: str, since: datetime, until: datetime) -> list[PaymentRecord]:
+        rows = with_retries(lambda: list(PaymentModel.merchant_confirmed_index.query(
+            merchant_id, PaymentModel.platform_paid_at.between(since, until),
+            filter_condition=PaymentModel.sk == PAYMENT_SK)))
+        return [_record(r, int(r.refunded_fen or 0)) for r in rows
+                if r.platform_paid_at is not None and r.platform_paid_at < until]
+
     def earliest_qualifying(self, merchant_id: str, min_fen: int,
                             before: datetime | None = None) -> PaymentRecord | None:
         cond = PaymentModel.paid_at < before if before is not None else None

@@ -65,6 +65,18 @@ class PaymentsByMembership(GlobalSecondaryIndex["PaymentModel"]):
     paid_at = UTCDateTimeAttribute(range_key=True)
 
 
+class ConfirmedByMerchant(GlobalSecondaryIndex[Any]):
+    """Sparse: a merchant's confirmed payments by the platform's time (confirmed-only contests
+    settle a round from it; platform report items share the attributes and are filtered out)."""
+
+    class Meta:
+        index_name = "merchant_confirmed_index"
+        projection = AllProjection()
+
+    merchant_id = UnicodeAttribute(hash_key=True)
+    platform_paid_at = UTCDateTimeAttribute(range_key=True)
+
+
 class PendingConfirmation(GlobalSecondaryIndex[Any]):
     """Sparse: platform reports that came through a binding not verified yet (`pending_key` =
     `<platform>#<platform id>`), by the platform's time — what verifying the binding confirms."""
@@ -122,6 +134,7 @@ class PaymentModel(BaseModel):
     merchant_paid_index = PaymentsByMerchant()
     membership_index = PaymentsByMembership()
     pending_index = PendingConfirmation()
+    merchant_confirmed_index = ConfirmedByMerchant()
     pending_key = UnicodeAttribute(null=True)  # only on platform report items (PlatformReportModel)
 
 

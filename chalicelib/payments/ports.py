@@ -227,6 +227,10 @@ class PaymentHistory(Protocol):
         """The merchant's earliest payment of at least `min_fen` (ties by out_trade_no)."""
         ...
 
+    def merchant_confirmed_payments(self, merchant_id: str, since: datetime, until: datetime) -> list[PaymentRecord]:
+        """A merchant's confirmed payments with `since` ≤ platform_paid_at < `until`."""
+        ...
+
     def buyer_payments(self, merchant_id: str, buyer_id: str, since: datetime,
                        until: datetime) -> list[PaymentRecord]:
         """A buyer's payments at one merchant with `since` ≤ paid_at ≤ `until`."""

@@ -321,6 +321,10 @@ class FakePaymentHistory:
     def merchant_payments(self, merchant_id: str, since: datetime, until: datetime) -> list[PaymentRecord]:
         return [p for p in self._records() if p.merchant_id == merchant_id and since <= p.paid_at < until]
 
+    def merchant_confirmed_payments(self, merchant_id: str, since: datetime, until: datetime) -> list[PaymentRecord]:
+        return [p for p in self._records() if p.merchant_id == merchant_id and p.confirmed
+                and p.platform_paid_at is not None and since <= p.platform_paid_at < until]
+
     def earliest_qualifying(self, merchant_id: str, min_fen: int,
                             before: datetime | None = None) -> PaymentRecord | None:
         found = [p for p in self._records() if p.merchant_id == merchant_id and p.amount_fen >= min_fen

@@ -695,3 +695,16 @@ def test_confirmation_tasks_are_kept_until_done(repo: PaymentsRepository) -> Non
     assert ("alipay", pid) in repo.confirm_tasks()
     repo.done_confirm_task("alipay", pid)
     assert ("alipay", pid) not in repo.confirm_tasks()
+
+
+def test_payment_history_lists_a_merchants_confirmed_payments_by_the_platforms_time(world: World) -> None:
+    repo, history, m = world.repo, world.history, mid()
+    late = new_payment(replace(facts(m, "o-conf", amount=800, paid_at=T0 - timedelta(days=2)), source="alipay"))
+    report = replace(report_of(late, verified=True), paid_at=T0)  # the platform's time, not the terminal's
+    assert repo.record_payment(late, None, None, None, report).ok
+    unconfirmed = new_payment(facts(m, "o-unconf", amount=700, paid_at=T0))
+    assert repo.record_payment(unconfirmed, None, None, None).ok
+    got = history.merchant_confirmed_payments(m, T0 - timedelta(hours=1), T0 + timedelta(hours=1))
+    assert [(r.out_trade_no, r.confirmed, r.platform_paid_at, r.platform_amount_fen) for r in got] == [
+        ("o-conf", True, T0, 800)]
+    assert history.merchant_confirmed_payments(m, T0 - timedelta(days=3), T0) == []  # until is exclusive
