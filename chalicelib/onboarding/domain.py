@@ -7,12 +7,10 @@ from datetime import datetime
 from typing import Literal
 
 from chalicelib.errors import Conflict
+from chalicelib.onboarding.platforms import ALIPAY, PLATFORM_ID_PATTERNS, PLATFORMS, WECHATPAY  # noqa: F401
 
 Category = Literal["retail", "restaurant", "services", "other"]
-ALIPAY, WECHATPAY = "alipay", "wechatpay"
-PLATFORMS = (ALIPAY, WECHATPAY)
-# What a platform's merchant id looks like: Alipay seller ids (2088…), WeChat Pay sub_mchid (8–32 digits)
-PLATFORM_ID_PATTERNS = {ALIPAY: r"^[0-9A-Za-z]{1,32}$", WECHATPAY: r"^[0-9]{8,32}$"}
+
 TerminalKind = Literal["qr", "face", "pos"]
 
 

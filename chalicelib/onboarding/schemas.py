@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from chalicelib.onboarding.domain import PLATFORM_ID_PATTERNS, WECHATPAY
+from chalicelib.onboarding.platforms import PLATFORM_ID_PATTERNS, WECHATPAY
 from chalicelib.schemas import Body, Id, Name
 
 

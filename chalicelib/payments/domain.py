@@ -15,7 +15,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
-MAX_AMOUNT_FEN = 10**9
+from chalicelib.payments.limits import MAX_AMOUNT_FEN  # noqa: F401 - re-exported
+
 PAID_AT_FUTURE_TOLERANCE_SECONDS = 300
 YUAN_RE = re.compile(r"^(0|[1-9][0-9]{0,11})(\.[0-9]{1,2})?$")
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from chalicelib.payments.domain import MAX_AMOUNT_FEN
+from chalicelib.payments.limits import MAX_AMOUNT_FEN
 from chalicelib.schemas import Body, ExternalNo, Timestamp
 
 AmountFen = Annotated[int, Field(ge=1, le=MAX_AMOUNT_FEN)]
