@@ -151,3 +151,72 @@ def test_the_partner_directory_names_partners_and_their_merchants(repo: Onboardi
     assert sorted(repo.merchants_of([p.partner_id])) == sorted([m1.merchant_id, m2.merchant_id])
     assert sorted(repo.merchants_of([p.partner_id, q.partner_id])) == sorted(
         [m1.merchant_id, m2.merchant_id, m3.merchant_id])
+
+
+# ---------------------------------------------------------------- platform bindings
+
+
+def claimed(repo: OnboardingRepository, partner_id: str, *, seller: str | None = None,
+            wechat: str | None = None) -> Merchant:
+    m = Merchant(new_id("mch"), partner_id, "M", "retail", T0, None, seller, wechat)
+    repo.add_merchant(m, [Store(new_id("sto"), m.merchant_id, "S")], T0)
+    return m
+
+
+def test_ids_in_a_merchant_are_claims_and_one_merchant_holds_an_id(repo: OnboardingRepository) -> None:
+    p = partner(repo)
+    sid, wid = new_id("2088")[:20], "1234567890"
+    m = claimed(repo, p.partner_id, seller=sid, wechat=wid + new_id("")[-6:].replace("_", "1"))
+    got = repo.get_binding("alipay", sid)
+    assert got is not None and (got.merchant_id, got.verified) == (m.merchant_id, False)
+    with pytest.raises(Conflict) as e:
+        claimed(repo, p.partner_id, seller=sid)
+    assert e.value.code == "seller_id_taken"
+    assert repo.get_binding("wechatpay", "99999999") is None
+
+
+def test_concurrent_claims_of_one_id_let_exactly_one_merchant_hold_it(repo: OnboardingRepository) -> None:
+    p = partner(repo)
+    sid = new_id("2088")[:24]
+    won: list[str] = []
+    lost: list[str] = []
+    barrier = threading.Barrier(6)
+
+    def claim() -> None:
+        barrier.wait()
+        try:
+            won.append(claimed(repo, p.partner_id, seller=sid).merchant_id)
+        except Conflict:
+            lost.append("x")
+
+    threads = [threading.Thread(target=claim) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(won) == 1 and len(lost) == 5
+    binding = repo.get_binding("alipay", sid)
+    assert binding is not None and binding.merchant_id == won[0]
+
+
+def test_verifying_moves_a_claim_replaces_the_merchants_id_and_delete_releases(repo: OnboardingRepository) -> None:
+    p = partner(repo)
+    sid, other = new_id("2088")[:24], new_id("2088")[:24]
+    claimant = claimed(repo, p.partner_id, seller=sid)
+    owner = claimed(repo, p.partner_id)
+    change = repo.verify_binding(owner, "alipay", sid, T0 + timedelta(hours=1))
+    assert (change.moved_from, change.released) == (claimant.merchant_id, None)
+    assert change.binding.verified_at == T0 + timedelta(hours=1) and change.binding.merchant_id == owner.merchant_id
+    assert repo.get_merchant(claimant.merchant_id).alipay_seller_id is None  # type: ignore[union-attr]
+    assert repo.merchant_by_seller(sid).merchant_id == owner.merchant_id  # type: ignore[union-attr]
+    again = repo.verify_binding(owner, "alipay", sid, T0 + timedelta(hours=2))
+    assert again.binding.verified_at == T0 + timedelta(hours=1)  # the first verification stays
+    with pytest.raises(Conflict) as e:
+        repo.verify_binding(claimant, "alipay", sid, T0)
+    assert e.value.code == "platform_id_taken"
+    replaced = repo.verify_binding(owner, "alipay", other, T0)
+    assert replaced.released == sid and repo.get_binding("alipay", sid) is None
+    released = repo.delete_binding(owner, "alipay")
+    assert released is not None and released.platform_id == other
+    assert repo.get_binding("alipay", other) is None and repo.delete_binding(owner, "alipay") is None
+    assert repo.get_merchant(owner.merchant_id).alipay_seller_id is None  # type: ignore[union-attr]
