@@ -36,8 +36,11 @@ from chalicelib.onboarding.dynamo import DynamoOnboardingRepository, DynamoTermi
 from chalicelib.onboarding.ports import OnboardingRepository
 from chalicelib.onboarding.service import OnboardingService, TerminalAuthenticator
 from chalicelib.payments import audit as payments_audit
-from chalicelib.payments.dynamo import DynamoPaymentHistory, DynamoPaymentsRepository
+from chalicelib.payments.confirmation import ConfirmationService
+from chalicelib.payments.dynamo import DynamoPaymentsRepository
+from chalicelib.payments.dynamo_history import DynamoPaymentHistory
 from chalicelib.payments.dynamo_reads import DynamoPaymentReads
+from chalicelib.payments.figures import PaymentFigures
 from chalicelib.payments.ports import MemberSavings, PaymentHistory, PaymentsRepository
 from chalicelib.payments.reading import PaymentReads
 from chalicelib.payments.service import PaymentsService
@@ -64,6 +67,8 @@ class Services:
     payments_repo: PaymentsRepository
     membership_repo: MembershipRepository
     payment_reads: PaymentReads
+    payment_figures: PaymentFigures
+    confirmations: ConfirmationService
     jobs: dict[str, Job] = field(default_factory=dict)
     audit_checks: list[Check] = field(default_factory=list)
     # table base name -> the handler of that table's DynamoDB Stream batches
@@ -99,6 +104,7 @@ def bootstrap(
     payments_repo = DynamoPaymentsRepository(conn, DynamoTerminalGuards(), savings, config.callback_log_ttl_days)
     payments = PaymentsService(payments_repo, clock, config, onboarding, savings,
                                TerminalVerifier(onboarding_repo))
+    confirmations = ConfirmationService(payments_repo, onboarding, clock)
     payment_reads = PaymentReads(DynamoPaymentReads(), onboarding, clock, config.tz, CursorSigner(config.jwt_secret))
 
     membership_repo = DynamoMembershipRepository(conn)
@@ -120,10 +126,11 @@ def bootstrap(
     return Services(
         config=config, clock=clock, onboarding=onboarding, terminal_auth=TerminalAuthenticator(onboarding_repo),
         payments=payments, memberships=memberships, contests=contests,
-        payment_reads=payment_reads,
+        payment_reads=payment_reads, payment_figures=PaymentFigures(payments_repo, clock, config, onboarding, savings),
+        confirmations=confirmations,
         onboarding_repo=onboarding_repo, payments_repo=payments_repo, membership_repo=membership_repo,
         jobs={"memberships_lifecycle": memberships.run_lifecycle, "rank_contests": contests.rank_all,
-              "confirm_bindings": payments.run_confirmations},
+              "confirm_bindings": confirmations.run_confirmations},
         audit_checks=[*payments_audit.checks(payments_repo, history, savings),
                       memberships.audit_fees, contests.audit_check],
         stream_handlers={"payments": contests.handle_payment_stream,

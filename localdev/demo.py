@@ -64,7 +64,7 @@ def seed(services: Services, state_file: Path) -> tuple[dict[str, Any], bool]:
     # The first merchant's seller id is verified (as an admin does once it checked it): the local
     # platform's notifications through it confirm payments. The second one's stays a claim.
     if merchants[0]["alipay_seller_id"]:
-        services.payments.verify_binding(SEEDER, merchants[0]["merchant_id"], "alipay",
+        services.confirmations.verify_binding(SEEDER, merchants[0]["merchant_id"], "alipay",
                                          _json({"id": merchants[0]["alipay_seller_id"]}))
     services.memberships.create_plan(SEEDER, merchants[0]["merchant_id"], _json({
         "name": "Noodle lovers' month", "fee_fen": 3000, "period_days": 30, "discount_percent": 10,

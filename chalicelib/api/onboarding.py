@@ -54,7 +54,7 @@ def terminal_ping(ctx: Ctx) -> dict[str, Any]:
               tag="onboarding")
 def put_binding(ctx: Ctx, merchant_id: str, platform: str) -> dict[str, Any]:
     """Verify a merchant's id on a payment platform (alipay, wechatpay); confirms what it notified."""
-    return ctx.services.payments.verify_binding(ctx.who, merchant_id, platform, ctx.raw)
+    return ctx.services.confirmations.verify_binding(ctx.who, merchant_id, platform, ctx.raw)
 
 
 @router.route("/v1/admin/merchants/{merchant_id}/bindings/{platform}", "DELETE", roles=("admin",), status=204,

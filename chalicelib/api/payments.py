@@ -48,20 +48,20 @@ def alipay_notify(ctx: Ctx) -> Response:
 @router.route("/v1/merchants/{merchant_id}/dashboard", "GET", roles=("admin", "partner", "merchant"), tag="payments")
 def dashboard(ctx: Ctx, merchant_id: str) -> dict[str, Any]:
     """A merchant's day and month figures and its active memberships."""
-    return ctx.services.payments.dashboard(ctx.who, merchant_id, ctx.query.get("date"))
+    return ctx.services.payment_figures.dashboard(ctx.who, merchant_id, ctx.query.get("date"))
 
 
 @router.route("/v1/merchants/{merchant_id}/callbacks", "GET", roles=("admin", "partner", "merchant"),
               tag="payments")
 def merchant_callbacks(ctx: Ctx, merchant_id: str) -> dict[str, Any]:
     """The latest callbacks received for a merchant, as sent, with their outcomes (kept 30 days)."""
-    return ctx.services.payments.callbacks(ctx.who, merchant_id, None)
+    return ctx.services.payment_figures.callbacks(ctx.who, merchant_id, None)
 
 
 @router.route("/v1/admin/callbacks", "GET", roles=("admin",), tag="payments")
 def unattributed_callbacks(ctx: Ctx) -> dict[str, Any]:
     """Callbacks that could not be tied to a merchant (`?source=terminal|alipay`)."""
-    return ctx.services.payments.callbacks(ctx.who, None, ctx.query.get("source"))
+    return ctx.services.payment_figures.callbacks(ctx.who, None, ctx.query.get("source"))
 
 
 @router.route("/v1/merchants/{merchant_id}/payments", "GET", roles=("admin", "partner", "merchant"), tag="payments")

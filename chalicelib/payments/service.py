@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import BaseModel
 
 from chalicelib.auth import Principal, parse_terminal_headers
-from chalicelib.clock import Clock, iso
+from chalicelib.clock import Clock
 from chalicelib.config import Config
 from chalicelib.errors import (
     AppError,
@@ -36,8 +36,7 @@ from chalicelib.ids import new_id
 from chalicelib.observability import logger, metrics
 from chalicelib.onboarding.domain import ALIPAY, Binding, BindingChange, Merchant, TerminalGuard, TerminalIdentity
 from chalicelib.payments import alipay
-from chalicelib.payments.callbacks import SOURCES as CALLBACK_SOURCES
-from chalicelib.payments.callbacks import CallbackReply, CallbackRequest, new_record, rejected, unknown_log_key
+from chalicelib.payments.callbacks import CallbackReply, CallbackRequest, new_record, rejected
 from chalicelib.payments.domain import (
     FLAG_MEMBERSHIP_CLOSED,
     FLAG_PLATFORM_CONFLICT,
@@ -49,7 +48,6 @@ from chalicelib.payments.domain import (
     agrees,
     business_day,
     channels_of,
-    parse_day,
     reversal_delta,
     same_payment,
     terminal_refund_adds,
@@ -72,16 +70,7 @@ from chalicelib.storage import translate_storage_errors
 B = TypeVar("B", bound=BaseModel)
 GUARD_LABELS = frozenset({"nonce", "terminal"})
 JOIN_ATTEMPTS = 4
-CONFIRM_BATCH = 50  # pending confirmations done within the request that verifies a binding
-CONFIRM_JOB_BATCH = 500  # per binding and run of the confirm_bindings job (every minute)
-
-
-def binding_doc(b: Binding) -> dict[str, Any]:
-    return {"platform": b.platform, "id": b.platform_id, "verified": b.verified,
-            "verified_at": iso(b.verified_at) if b.verified_at else None}
 REFUND_ATTEMPTS = 12
-
-
 class Merchants(Protocol):
     """What the payments area needs of onboarding's merchants (OnboardingService offers it)."""
 
@@ -365,42 +354,6 @@ class PaymentsService:
         logger.info(f"duplicate {kind}", extra={"merchant_id": merchant_id, "out_trade_no": out_trade_no,
                                                 "terminal_id": terminal_id})
 
-    # ------------------------------------------------------------------ bindings and confirmation
-
-    def verify_binding(self, who: Principal, merchant_id: str, platform: str, raw: bytes) -> dict[str, Any]:
-        """An admin verifies a merchant's platform id; the payments already notified through it are
-        confirmed now (a batch) and by the `confirm_bindings` job (the rest, within a minute)."""
-        change = self.merchants.verify_binding(who, merchant_id, platform, raw)
-        self._confirm_notified(change.binding, CONFIRM_BATCH)
-        return binding_doc(change.binding)
-
-    def _confirm_notified(self, binding: Binding, limit: int) -> bool:
-        """Confirm up to `limit` payments notified through `binding` before it was verified; True
-        when none is left. Reports recorded for another merchant (the id's earlier claimant) leave
-        the pending index unconfirmed: the platform vouched for this merchant's id, not theirs."""
-        reports = self.repo.pending_reports(binding.platform, binding.platform_id, limit)
-        for report in reports:
-            if report.merchant_id != binding.merchant_id:
-                self.repo.drop_pending(report)
-            elif self.repo.confirm_pending(report, self.clock.now()):
-                metrics.add_metric(name="PaymentConfirmed", unit="Count", value=1)
-        if len(reports) < limit:
-            return True
-        self.repo.add_confirm_task(binding.platform, binding.platform_id)
-        return False
-
-    def run_confirmations(self) -> dict[str, Any]:
-        """The `confirm_bindings` job: work off the bindings with confirmations still pending."""
-        done = left = 0
-        for platform, platform_id in self.repo.confirm_tasks():
-            binding = self.merchants.binding(platform, platform_id)
-            if binding is None or not binding.verified or self._confirm_notified(binding, CONFIRM_JOB_BATCH):
-                self.repo.done_confirm_task(platform, platform_id)
-                done += 1
-            else:
-                left += 1
-        return {"bindings_done": done, "bindings_left": left}
-
     # ------------------------------------------------------------------ Alipay
 
     @cached_property
@@ -413,13 +366,13 @@ class PaymentsService:
             logger.error("ALIPAY_PUBLIC_KEY is not a usable RSA public key")
             return None
 
-    def _bound(self, platform: str, platform_id: str) -> tuple[Merchant, Binding]:
-        """The merchant a notification routes to, and the binding it came through (read
-        consistently: bindings move when an admin verifies an id another merchant only claimed)."""
+    def _bound(self, platform: str, platform_id: str) -> Binding:
+        """The binding a notification routes by — it names the merchant and its partner — read
+        consistently (bindings move when an admin verifies an id another merchant only claimed)."""
         binding = self.merchants.binding(platform, platform_id)
         if binding is None:
             raise NotFound(f"no merchant with this {platform} id", code="unknown_seller")
-        return self.merchants.merchant(binding.merchant_id), binding
+        return binding
 
     def alipay_notification(self, req: CallbackRequest) -> CallbackReply:
         """Verify and record an Alipay async notification. Alipay reads the plain-text answer:
@@ -447,8 +400,8 @@ class PaymentsService:
         notice = alipay.notice_from(params)
         if notice.app_id != self.config.alipay_app_id:
             raise Forbidden("app_id is not this application's", code="wrong_app_id")
-        merchant, binding = self._bound(ALIPAY, notice.seller_id)
-        attempt.record = attempt.record.about(merchant_id=merchant.merchant_id)
+        binding = self._bound(ALIPAY, notice.seller_id)
+        attempt.record = attempt.record.about(merchant_id=binding.merchant_id)
         status = notice.trade_status
         if status == alipay.WAIT_BUYER_PAY or (status == alipay.TRADE_CLOSED and not notice.refund_fee_fen):
             return "ignored"
@@ -459,16 +412,16 @@ class PaymentsService:
                 raise Invalid("total_amount, buyer_id and gmt_payment are required", code="missing_field")
             assert notice.total_fen is not None and notice.buyer_id is not None and notice.paid_at is not None
             facts = PaymentFacts(
-                merchant_id=merchant.merchant_id, partner_id=merchant.partner_id, source=ALIPAY,
+                merchant_id=binding.merchant_id, partner_id=binding.partner_id, source=ALIPAY,
                 out_trade_no=notice.out_trade_no, amount_fen=notice.total_fen, buyer_id=notice.buyer_id,
                 paid_at=notice.paid_at, trade_no=notice.trade_no,
             )
-            report = PlatformReport(ALIPAY, notice.seller_id, merchant.merchant_id, notice.out_trade_no,
+            report = PlatformReport(ALIPAY, notice.seller_id, binding.merchant_id, notice.out_trade_no,
                                     notice.total_fen, notice.buyer_id, notice.paid_at, notice.trade_no,
                                     binding.verified)
             self._record_payment(facts, None, report)
         if notice.refund_fee_fen:
-            self._converge_refunds(merchant.merchant_id, notice.out_trade_no, notice.refund_fee_fen)
+            self._converge_refunds(binding.merchant_id, notice.out_trade_no, notice.refund_fee_fen)
         return "recorded"
 
     def _converge_refunds(self, merchant_id: str, out_trade_no: str, target_fen: int) -> None:
@@ -489,35 +442,3 @@ class PaymentsService:
                                   target_fen - payment.refunded_fen, None):
                 return
         raise StorageUnavailable("the payment is changing too fast, retry")
-
-    # ------------------------------------------------------------------ dashboard
-
-    def dashboard(self, who: Principal, merchant_id: str, date_text: str | None) -> dict[str, Any]:
-        """A merchant's day and month figures and its active memberships."""
-        merchant = self.merchants.merchant_for(who, merchant_id)
-        if date_text is None:
-            day = business_day(self.clock.now(), self.config.tz)
-        else:
-            try:
-                day = parse_day(date_text).isoformat()
-            except ValueError as exc:
-                raise Invalid("date must be YYYY-MM-DD", code="invalid_date") from exc
-        return {
-            "date": day,
-            "day": self.repo.day_figures(merchant.merchant_id, day).as_dict(),
-            "month": self.repo.month_figures(merchant.merchant_id, day[:7]).as_dict(),
-            "members": self.savings.summary(merchant.merchant_id, self.clock.now()),
-        }
-
-    def callbacks(self, who: Principal, merchant_id: str | None, source: str | None) -> dict[str, Any]:
-        """The latest callbacks received for a merchant (or the unattributed ones of a source)."""
-        if merchant_id:
-            self.merchants.merchant_for(who, merchant_id)
-            key = merchant_id
-        else:
-            who.require_role("admin")
-            source = source or "terminal"
-            if source not in CALLBACK_SOURCES:
-                raise Invalid(f"source must be one of {', '.join(CALLBACK_SOURCES)}", code="invalid_enum")
-            key = unknown_log_key(source)
-        return {"callbacks": self.repo.callbacks(key)}

@@ -31,7 +31,8 @@ from chalicelib.payments.domain import (
     PlatformReport,
     RecordedPayment,
 )
-from chalicelib.payments.dynamo import DynamoPaymentHistory, DynamoPaymentsRepository
+from chalicelib.payments.dynamo import DynamoPaymentsRepository
+from chalicelib.payments.dynamo_history import DynamoPaymentHistory
 from chalicelib.payments.models import PAYMENT_SK, PaymentModel, payment_pk
 from chalicelib.payments.ports import (
     Aggregate,

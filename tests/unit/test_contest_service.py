@@ -24,7 +24,7 @@ from chalicelib.auth import Principal
 from chalicelib.clock import FixedClock
 from chalicelib.contests.documents import contest_doc
 from chalicelib.contests.service import ContestService
-from chalicelib.payments.dynamo import DynamoPaymentHistory
+from chalicelib.payments.dynamo_history import DynamoPaymentHistory
 from chalicelib.payments.ports import PaymentRecord
 from tests.fakes.admin_trail import InMemoryAdminTrail
 from tests.fakes.contests import InMemoryContestRepository, InMemoryStateStore

@@ -37,6 +37,7 @@ from chalicelib.payments.domain import (
     FLAG_OVER_ALLOWANCE,
     cumulative_reversal,
 )
+from chalicelib.payments.figures import PaymentFigures
 from chalicelib.payments.models import payment_pk
 from chalicelib.payments.service import PaymentsService
 from chalicelib.payments.terminal import TerminalVerifier
@@ -75,6 +76,7 @@ class World:
         config = Config.from_env({"YUNDIAN_STAGE": "local"})
         self.svc = PaymentsService(self.repo, self.clock, config, onboarding, self.member_savings,
                                    TerminalVerifier(self.onboarding_repo))
+        self.figures = PaymentFigures(self.repo, self.clock, config, onboarding, self.member_savings)
 
     @property
     def logs(self) -> list[Any]:
@@ -101,7 +103,7 @@ class World:
         return raise_for(self.svc.terminal_refund(self._signed("/v1/terminal/refunds", raw, nonce)))
 
     def dashboard(self, date: str | None = None) -> dict[str, Any]:
-        return self.svc.dashboard(ADMIN, "mch_1", date)
+        return self.figures.dashboard(ADMIN, "mch_1", date)
 
     def member(self, *, percent: int = 10, cap: int | None = None, status: str = ACTIVE) -> str:
         start = self.clock.now() - timedelta(days=1)
@@ -345,6 +347,6 @@ def test_the_recording_transaction_logs_the_callback(w: World) -> None:
     w.pay("o1")
     w.clock.advance(1)  # the log sorts by the time received (a fixed clock would tie)
     w.refund(100, "r1", "o1")
-    logged = w.svc.callbacks(ADMIN, "mch_1", None)["callbacks"]
+    logged = w.figures.callbacks(ADMIN, "mch_1", None)["callbacks"]
     assert [(c["path"], c["outcome"], c["out_trade_no"], c["status"]) for c in logged] == [
         ("/v1/terminal/refunds", "recorded", "o1", 200), ("/v1/terminal/payments", "recorded", "o1", 200)]
