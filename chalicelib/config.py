@@ -22,6 +22,11 @@ class Config:
     region: str
     alipay_app_id: str
     alipay_public_key: str
+    wechatpay_sp_mchid: str = ""  # our service-provider merchant id
+    wechatpay_apiv3_key: str = ""
+    wechatpay_public_key_id: str = ""  # PUB_KEY_ID_… of the WeChat Pay public key
+    wechatpay_public_key: str = ""  # PEM
+    wechatpay_platform_certs: str = ""  # PEM certificates, each selected by its serial
     fee_provider: str = "sandbox"  # membership fee provider (memberships.provider.build_fee_provider)
     idempotency_ttl_seconds: int = 48 * 3600
     callback_log_ttl_days: int = 30
@@ -78,5 +83,10 @@ class Config:
             region=e.get("AWS_REGION") or e.get("AWS_DEFAULT_REGION") or "us-east-1",
             alipay_app_id=e.get("ALIPAY_APP_ID", ""),
             alipay_public_key=e.get("ALIPAY_PUBLIC_KEY", ""),
+            wechatpay_sp_mchid=e.get("WECHATPAY_SP_MCHID", ""),
+            wechatpay_apiv3_key=e.get("WECHATPAY_APIV3_KEY", ""),
+            wechatpay_public_key_id=e.get("WECHATPAY_PUBLIC_KEY_ID", ""),
+            wechatpay_public_key=e.get("WECHATPAY_PUBLIC_KEY", ""),
+            wechatpay_platform_certs=e.get("WECHATPAY_PLATFORM_CERTS", ""),
             fee_provider=fee_provider,
         )

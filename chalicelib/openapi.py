@@ -37,7 +37,7 @@ def build_document(version: str = "1.0.0") -> dict[str, Any]:
             params += [{"name": h, "in": "header", "required": True, "schema": {"type": "string"}}
                        for h in _TERMINAL_HEADERS]
             item["security"] = []
-        elif op.auth in ("none", "alipay"):
+        elif op.auth in ("none", "alipay", "wechatpay"):
             item["security"] = []
         else:
             item["security"] = [{"bearer": []}]

@@ -22,6 +22,8 @@ def _callback(ctx: Ctx, source: str) -> CallbackRequest:
 
 
 def _reply(reply: CallbackReply) -> Response:
+    if reply.status == 204:
+        return Response(body="", status_code=204)
     return Response(body=reply.body, status_code=reply.status, headers={"Content-Type": reply.content_type})
 
 
@@ -43,6 +45,12 @@ def terminal_refund(ctx: Ctx) -> Response:
 def alipay_notify(ctx: Ctx) -> Response:
     """Alipay's asynchronous trade notification; answers `success` once durably recorded."""
     return _reply(ctx.services.payments.alipay_notification(_callback(ctx, "alipay")))
+
+
+@router.route("/v1/notify/wechatpay", "POST", auth="callback", doc_auth="wechatpay", tag="payments")
+def wechatpay_notify(ctx: Ctx) -> Response:
+    """WeChat Pay's v3 notification (service-provider mode); answers `204` once durably recorded."""
+    return _reply(ctx.services.payments.wechatpay_notification(_callback(ctx, "wechatpay")))
 
 
 @router.route("/v1/merchants/{merchant_id}/dashboard", "GET", roles=("admin", "partner", "merchant"), tag="payments")

@@ -37,7 +37,7 @@ class Operation:
     method: str
     path: str
     summary: str
-    auth: str  # "bearer" | "terminal" | "none" | "alipay"
+    auth: str  # "bearer" | "terminal" | "none" | "alipay" | "wechatpay"
     roles: tuple[str, ...]
     body: type[BaseModel] | None
     status: int

@@ -26,7 +26,9 @@ LOGGED_BODY_CHARS = 16 * 1024
 UNAUTHENTICATED_BODY_BYTES = 512  # what is kept of a body nobody authenticated
 UNKNOWN_LOG_SHARDS = 16  # partitions of the unattributed log, per source
 SOURCES = ("terminal", "alipay", "wechatpay")
-_KEPT_HEADERS = ("content-type", "user-agent", "x-yundian-terminal", "x-yundian-timestamp", "x-yundian-nonce")
+_KEPT_HEADERS = ("content-type", "user-agent", "x-yundian-terminal", "x-yundian-timestamp", "x-yundian-nonce",
+                 "wechatpay-timestamp", "wechatpay-nonce", "wechatpay-serial", "wechatpay-signature-type")
+_SIGNATURES = ("x-yundian-signature", "wechatpay-signature")  # only their first 8 characters are kept
 _HEADER_CHARS = 128
 
 
@@ -36,7 +38,7 @@ class CallbackRecord:
     repository writes (in the recording transaction when there is one). `received` — the log
     item's sort key — is fixed when the callback arrives, so a retried write writes one item."""
 
-    source: str  # terminal | alipay
+    source: str  # terminal | alipay | wechatpay
     path: str
     received: str  # <UTC ISO time, microseconds>#<random>
     body: str
@@ -113,7 +115,7 @@ class CallbackRequest:
     """A callback exactly as it arrived: headers with lower-case names, the raw body, and the
     real time of arrival (unix seconds; signature freshness is about real time)."""
 
-    source: str  # terminal | alipay
+    source: str  # terminal | alipay | wechatpay
     method: str
     path: str
     headers: Mapping[str, str]
@@ -131,8 +133,9 @@ class CallbackReply:
 def new_record(req: CallbackRequest, at: datetime) -> CallbackRecord:
     """The log record of a callback received at `at`, before anything is known of it."""
     kept = {h: str(req.headers[h])[:_HEADER_CHARS] for h in _KEPT_HEADERS if req.headers.get(h)}
-    if req.headers.get("x-yundian-signature"):
-        kept["x-yundian-signature"] = str(req.headers["x-yundian-signature"])[:8] + "…"
+    for h in _SIGNATURES:
+        if req.headers.get(h):
+            kept[h] = str(req.headers[h])[:8] + "…"
     terminal = req.headers.get("x-yundian-terminal")
     return CallbackRecord(
         source=req.source, path=req.path, received=received_key(at, secrets.token_hex(4)),

@@ -24,6 +24,8 @@ FLAG_NOT_ENTITLED = "discount_not_entitled"
 FLAG_OVER_ALLOWANCE = "discount_over_allowance"
 FLAG_MEMBERSHIP_CLOSED = "membership_closed"
 FLAG_PLATFORM_CONFLICT = "platform_conflict"  # a platform notification disagreed with the recorded payment
+# the platform refunded more than the terminals' reports left (it moved the money: recorded, capped at the payment)
+FLAG_PLATFORM_REFUND_EXCESS = "platform_refund_exceeds_terminals"
 TERMINAL = "terminal"
 
 
@@ -105,6 +107,7 @@ class RecordedPayment:
     confirmed_at: datetime | None = None  # when the platform's verified word was recorded
     platform_paid_at: datetime | None = None
     platform_amount_fen: int | None = None
+    flags: tuple[str, ...] = ()
 
     @property
     def confirmed(self) -> bool:

@@ -76,6 +76,7 @@ def _recorded(m: PaymentModel) -> RecordedPayment:
         channels=tuple(str(c) for c in m.channels or []), confirmed_at=m.confirmed_at,
         platform_paid_at=m.platform_paid_at,
         platform_amount_fen=None if m.platform_amount_fen is None else int(m.platform_amount_fen),
+        flags=tuple(str(f) for f in m.flags or ()),
     )
 
 
@@ -88,6 +89,11 @@ def _write_result(result: TxResult) -> WriteResult:
 def _strings(*values: str) -> Any:
     """A list of strings for a ListAttribute action (PynamoDB's stubs want attributes there)."""
     return list(values)
+
+
+def _appended(path: Any, value: str) -> Any:
+    """`list_append(if_not_exists(path, []), [value])`: a flag added whether or not any exists."""
+    return (path | _strings()).append(_strings(value))
 
 
 def _as_read(payment: RecordedPayment) -> Any:
@@ -217,11 +223,13 @@ class DynamoPaymentsRepository:
                 business_day=new.business_day, membership_id=p.membership_id,
                 savings_reversed_fen=new.savings_reversed_fen, requested_fen=new.requested_fen,
             ), condition=RefundModel.pk.does_not_exist(), return_old=True)
-            actions = [PaymentModel.refunded_fen.add(new.amount_fen)]
+            actions: list[Any] = [PaymentModel.refunded_fen.add(new.amount_fen)]
             if new.savings_reversed_fen:
                 actions.append(PaymentModel.savings_reversed_fen.add(new.savings_reversed_fen))
             if new.terminal_fen:
                 actions.append(PaymentModel.terminal_refunded_fen.add(new.terminal_fen))
+            if new.flag and new.flag not in p.flags:
+                actions.append(PaymentModel.flags.set(_appended(PaymentModel.flags, new.flag)))
             terminal_total = PaymentModel.terminal_refunded_fen == p.terminal_refunded_fen
             if p.terminal_refunded_fen == 0:
                 terminal_total = terminal_total | PaymentModel.terminal_refunded_fen.does_not_exist()
@@ -233,7 +241,8 @@ class DynamoPaymentsRepository:
 
         return self._run(build, token)
 
-    def add_platform_report(self, payment: RecordedPayment, report: PlatformReport, at: datetime) -> WriteResult:
+    def add_platform_report(self, payment: RecordedPayment, report: PlatformReport, at: datetime,
+                            log: CallbackRecord | None = None) -> WriteResult:
         """A platform's report of a payment already recorded (agreeing on amount and buyer): the
         report is kept once, the platform joins the payment's channels, and — through a verified
         binding — the payment is confirmed at the platform's time and amount, all in one write."""
@@ -241,6 +250,7 @@ class DynamoPaymentsRepository:
         confirm = report.binding_verified and not payment.confirmed
 
         def build(tx: Tx) -> None:
+            self._common(tx, None, log, at)
             tx.put("platform", _report_item(report, at), condition=PlatformReportModel.pk.does_not_exist())
             actions: list[Any] = []
             if report.platform not in channels_of(payment):

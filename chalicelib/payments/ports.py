@@ -92,6 +92,7 @@ class NewRefund:
     savings_reversed_fen: int  # applied to the membership in the same transaction
     requested_fen: int | None = None  # a terminal refund's own amount (None: same as amount_fen)
     terminal_fen: int = 0  # added to the payment's terminal_refunded_fen
+    flag: str | None = None  # added to the payment's flags in the same write
 
 
 @dataclass(frozen=True)
@@ -136,10 +137,11 @@ class PaymentsRepository(Protocol):
         """Claim the nonce of a request that records nothing else, with its log entry."""
         ...
 
-    def add_platform_report(self, payment: RecordedPayment, report: PlatformReport, at: datetime) -> WriteResult:
+    def add_platform_report(self, payment: RecordedPayment, report: PlatformReport, at: datetime,
+                            log: CallbackRecord | None = None) -> WriteResult:
         """Keep a platform's report of a recorded payment once (label `platform` taken: a
         redelivery), adding its channel and — through a verified binding — confirming the payment,
-        on condition the payment is as read (label `payment`)."""
+        on condition the payment is as read (label `payment`), with the log record."""
         ...
 
     def add_terminal_report(self, payment: RecordedPayment, facts: PaymentFacts, savings: int,

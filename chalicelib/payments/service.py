@@ -9,6 +9,7 @@ never by a read followed by a write.
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,11 +36,13 @@ from chalicelib.errors import (
 from chalicelib.ids import new_id
 from chalicelib.observability import logger, metrics
 from chalicelib.onboarding.domain import ALIPAY, Binding, BindingChange, Merchant, TerminalGuard, TerminalIdentity
-from chalicelib.payments import alipay
+from chalicelib.onboarding.platforms import PLATFORM_ID_PATTERNS, WECHATPAY
+from chalicelib.payments import alipay, wechatpay
 from chalicelib.payments.callbacks import CallbackReply, CallbackRequest, new_record, rejected
 from chalicelib.payments.domain import (
     FLAG_MEMBERSHIP_CLOSED,
     FLAG_PLATFORM_CONFLICT,
+    FLAG_PLATFORM_REFUND_EXCESS,
     PAID_AT_FUTURE_TOLERANCE_SECONDS,
     TERMINAL,
     PaymentFacts,
@@ -90,10 +93,21 @@ class _Attempt:
     guard: TerminalGuard | None = None
     settled: bool = False  # the nonce was claimed, or its claim failed for good
     logged: bool = False
+    ok_status: int = 200  # what a recorded callback is answered (and logged) with
+
+    def recorded(self) -> CallbackRecord:
+        return self.record.with_outcome(self.ok_status, "recorded")
 
     def done(self, result: WriteResult) -> None:
         self.settled = True
         self.logged = result.ok
+
+
+def numbered_refund_sk(out_request_no: str) -> str:
+    """The key of a refund a channel names by its number — a terminal's `out_request_no`, WeChat
+    Pay's `out_refund_no` — so both channels' reports of it are one refund. (The key's spelling
+    predates WeChat Pay; stored refunds keep it.)"""
+    return f"REF#terminal#{out_request_no}"
 
 
 def refund_id_for(merchant_id: str, out_trade_no: str, refund_sk: str) -> str:
@@ -217,7 +231,7 @@ class PaymentsService:
         return self._record_payment(facts, attempt)
 
     def _terminal_refund(self, identity: TerminalIdentity, body: TerminalRefund, attempt: _Attempt) -> dict[str, Any]:
-        sk = f"REF#terminal#{body.out_request_no}"
+        sk = numbered_refund_sk(body.out_request_no)
         rid = refund_id_for(identity.merchant_id, body.out_trade_no, sk)
         for _ in range(REFUND_ATTEMPTS):
             payment, refunds = self.repo.load_payment(identity.merchant_id, body.out_trade_no)
@@ -251,7 +265,7 @@ class PaymentsService:
                                            facts.paid_at)
         day = business_day(facts.paid_at, self.config.tz)
         guard = attempt.guard if attempt else None
-        log = attempt.record.with_outcome(200, "recorded") if attempt else None
+        log = attempt.recorded() if attempt else None
         for _ in range(JOIN_ATTEMPTS):
             new = NewPayment(facts, new_id("pay"), day, decision.counted_fen, decision.membership_id,
                              decision.flags, self.clock.now())
@@ -295,7 +309,10 @@ class PaymentsService:
                                code="payment_conflict")
             if report.platform in channels_of(recorded) and (recorded.confirmed or not report.binding_verified):
                 return duplicate  # a redelivery, or nothing more to confirm
-            joined = self.repo.add_platform_report(recorded, report, self.clock.now())
+            log = attempt.recorded() if attempt is not None else None
+            joined = self.repo.add_platform_report(recorded, report, self.clock.now(), log)
+            if attempt is not None and joined.ok:
+                attempt.done(joined)
             if joined.ok and report.binding_verified and not recorded.confirmed:
                 metrics.add_metric(name="PaymentConfirmed", unit="Count", value=1)
             return duplicate if joined.ok or "platform" in joined.failed else None
@@ -322,18 +339,20 @@ class PaymentsService:
         return None
 
     def _apply_refund(self, payment: RecordedPayment, sk: str, rid: str, out_request_no: str, source: str,
-                      amount: int, attempt: _Attempt | None, requested_fen: int | None = None) -> bool:
+                      amount: int, attempt: _Attempt | None, requested_fen: int | None = None,
+                      terminal_fen: int | None = None, flag: str | None = None) -> bool:
         """One attempt at recording a refund that adds `amount` to `payment`'s refunded total as
         read (a terminal's `requested_fen` also adds to its terminal total); False if the payment
         or the refund changed meanwhile (the caller reads again)."""
         frozen = False
         guard = attempt.guard if attempt else None
-        log = attempt.record.with_outcome(200, "recorded") if attempt else None
+        log = attempt.recorded() if attempt else None
         while True:
             delta = 0 if frozen or not payment.membership_id else reversal_delta(payment, payment.refunded_fen + amount)
             now = self.clock.now()
             new = NewRefund(payment, sk, rid, out_request_no, source, amount, now,
-                            business_day(now, self.config.tz), delta, requested_fen, requested_fen or 0)
+                            business_day(now, self.config.tz), delta, requested_fen,
+                            requested_fen or 0 if terminal_fen is None else terminal_fen, flag)
             result = self.repo.record_refund(new, guard, log, _token())
             if attempt is not None and (result.ok or result.failed & GUARD_LABELS):
                 attempt.done(result)
@@ -366,12 +385,15 @@ class PaymentsService:
             logger.error("ALIPAY_PUBLIC_KEY is not a usable RSA public key")
             return None
 
-    def _bound(self, platform: str, platform_id: str) -> Binding:
+    def _bound(self, platform: str, platform_id: str, code: str = "unknown_seller") -> Binding:
         """The binding a notification routes by — it names the merchant and its partner — read
-        consistently (bindings move when an admin verifies an id another merchant only claimed)."""
-        binding = self.merchants.binding(platform, platform_id)
+        consistently (bindings move when an admin verifies an id another merchant only claimed).
+        An id that cannot be the platform's is unknown without a read."""
+        binding = None
+        if re.fullmatch(PLATFORM_ID_PATTERNS[platform], platform_id):
+            binding = self.merchants.binding(platform, platform_id)
         if binding is None:
-            raise NotFound(f"no merchant with this {platform} id", code="unknown_seller")
+            raise NotFound(f"no merchant with this {platform} id", code=code)
         return binding
 
     def alipay_notification(self, req: CallbackRequest) -> CallbackReply:
@@ -441,4 +463,105 @@ class PaymentsService:
             if self._apply_refund(payment, sk, rid, f"alipay-{target_fen}", "alipay",
                                   target_fen - payment.refunded_fen, None):
                 return
+        raise StorageUnavailable("the payment is changing too fast, retry")
+
+    # ------------------------------------------------------------------ WeChat Pay
+
+    @cached_property
+    def _wechatpay(self) -> tuple[wechatpay.WechatPayKeys, bytes] | None:
+        """The platform's verification keys and the APIv3 key, or None when not configured."""
+        c = self.config
+        if not c.wechatpay_sp_mchid or not c.wechatpay_apiv3_key:
+            return None
+        try:
+            keys = wechatpay.WechatPayKeys.load(c.wechatpay_public_key_id, c.wechatpay_public_key,
+                                                c.wechatpay_platform_certs)
+            apiv3 = wechatpay.apiv3_key_bytes(c.wechatpay_apiv3_key)
+        except ValueError as exc:
+            logger.error("the WeChat Pay configuration is not usable", extra={"reason": str(exc)})
+            return None
+        return (keys, apiv3) if keys else None
+
+    def wechatpay_notification(self, req: CallbackRequest) -> CallbackReply:
+        """Verify, decrypt and record a WeChat Pay v3 notification: `204` once durably recorded,
+        already recorded, or acknowledged; otherwise the error (the platform retries any non-2xx).
+        The record and its log entry are one transaction."""
+        attempt = _Attempt(new_record(req, self.clock.now()), ok_status=204)
+        try:
+            if len(req.body) > MAX_BODY_BYTES:
+                raise PayloadTooLarge("request body exceeds 64 KiB")
+            outcome = self._wechatpay_notice(req, attempt)
+        except Exception as exc:  # noqa: BLE001 - every failure is answered and logged; see _failure
+            err = self._failure(exc)
+            if not attempt.logged:
+                self._log(rejected(attempt.record, err))
+            return CallbackReply(err.status, err.body())
+        if not attempt.logged:
+            self._log(attempt.record.with_outcome(204, outcome))
+        return CallbackReply(204, "")
+
+    def _wechatpay_notice(self, req: CallbackRequest, attempt: _Attempt) -> str:
+        setup = self._wechatpay
+        if setup is None:
+            raise StorageUnavailable("WeChat Pay is not configured", code="wechatpay_not_configured")
+        keys, apiv3_key = setup
+        wechatpay.verify_headers(req.headers, req.body, keys, req.wall_time)
+        envelope = wechatpay.parse_envelope(req.body)
+        plaintext = wechatpay.decrypt(envelope.resource, apiv3_key)
+        if not wechatpay.handled(envelope.event_type):
+            return "ignored"
+        routing = wechatpay.routing_of(plaintext)
+        if routing.sp_mchid != self.config.wechatpay_sp_mchid:
+            raise Forbidden("sp_mchid is not this service provider's", code="wrong_sp_mchid")
+        binding = self._bound(WECHATPAY, routing.sub_mchid, code="unknown_sub_mchid")
+        attempt.record = attempt.record.about(merchant_id=binding.merchant_id)
+        if envelope.event_type == wechatpay.TRANSACTION_SUCCESS:
+            paid = wechatpay.payment_notice(plaintext)
+            attempt.record = attempt.record.about(out_trade_no=paid.out_trade_no)
+            if not paid.succeeded:
+                return "ignored"
+            assert paid.amount_fen is not None and paid.buyer_id is not None and paid.paid_at is not None
+            facts = PaymentFacts(
+                merchant_id=binding.merchant_id, partner_id=binding.partner_id, source=WECHATPAY,
+                out_trade_no=paid.out_trade_no, amount_fen=paid.amount_fen, buyer_id=paid.buyer_id,
+                paid_at=paid.paid_at, trade_no=paid.transaction_id,
+            )
+            report = PlatformReport(WECHATPAY, routing.sub_mchid, binding.merchant_id, paid.out_trade_no,
+                                    paid.amount_fen, paid.buyer_id, paid.paid_at, paid.transaction_id,
+                                    binding.verified)
+            result = self._record_payment(facts, attempt, report)
+            return "duplicate" if result["duplicate"] and not attempt.logged else "recorded"
+        if envelope.event_type == wechatpay.REFUND_SUCCESS:
+            refunded = wechatpay.refund_notice(plaintext)
+            attempt.record = attempt.record.about(out_trade_no=refunded.out_trade_no)
+            if not refunded.succeeded:
+                return "ignored"
+            return self._platform_refund(binding.merchant_id, refunded, attempt)
+        return "ignored"
+
+    def _platform_refund(self, merchant_id: str, notice: wechatpay.RefundNotice, attempt: _Attempt) -> str:
+        """Record the platform's refund `out_refund_no` once. It is the same refund as a terminal's
+        with that `out_request_no`; one the terminals did not leave room for is still recorded (the
+        platform moved the money), capped at the payment and flagged."""
+        sk = numbered_refund_sk(notice.out_refund_no)
+        rid = refund_id_for(merchant_id, notice.out_trade_no, sk)
+        for _ in range(REFUND_ATTEMPTS):
+            payment, refunds = self.repo.load_payment(merchant_id, notice.out_trade_no)
+            if payment is None:
+                raise NotFound("refund for a payment not recorded yet", code="payment_not_found")
+            if sk in refunds:
+                if refunds[sk] != notice.amount_fen:
+                    self.repo.flag_payment(merchant_id, notice.out_trade_no, FLAG_PLATFORM_CONFLICT)
+                    raise Conflict("out_refund_no already recorded with another amount", code="refund_conflict")
+                self._duplicate("refund", merchant_id, notice.out_trade_no)
+                return "duplicate"
+            if notice.amount_fen > payment.amount_fen:
+                raise Invalid("amount.refund exceeds the payment", code="invalid_value")
+            room = max(payment.terminal_refundable_fen, 0)
+            adds = min(terminal_refund_adds(payment, notice.amount_fen), payment.refundable_fen)
+            flag = FLAG_PLATFORM_REFUND_EXCESS if notice.amount_fen > room else None
+            if self._apply_refund(payment, sk, rid, notice.out_refund_no, WECHATPAY, adds, attempt,
+                                  requested_fen=notice.amount_fen, terminal_fen=min(notice.amount_fen, room),
+                                  flag=flag):
+                return "recorded"
         raise StorageUnavailable("the payment is changing too fast, retry")

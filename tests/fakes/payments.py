@@ -145,6 +145,8 @@ class InMemoryPaymentsRepository:
                 current, refunded_fen=current.refunded_fen + new.amount_fen,
                 savings_reversed_fen=current.savings_reversed_fen + new.savings_reversed_fen,
                 terminal_refunded_fen=current.terminal_refunded_fen + new.terminal_fen)
+            if new.flag and new.flag not in self.flags.get(pk, ()):
+                self.flags[pk] = (*self.flags.get(pk, ()), new.flag)
             self._move(p.merchant_id, new.business_day, -new.amount_fen, 0, new.amount_fen, 1)
 
         tx.then(record)
@@ -169,9 +171,11 @@ class InMemoryPaymentsRepository:
 
         return holds
 
-    def add_platform_report(self, payment: RecordedPayment, report: PlatformReport, at: datetime) -> WriteResult:
+    def add_platform_report(self, payment: RecordedPayment, report: PlatformReport, at: datetime,
+                            log: CallbackRecord | None = None) -> WriteResult:
         pk = payment_pk(payment.merchant_id, payment.out_trade_no)
         tx = FakeTx()
+        self._common(tx, None, log)
         self._keep_report(tx, report)
         confirm = report.binding_verified and not payment.confirmed
         joins = report.platform not in channels_of(payment)
