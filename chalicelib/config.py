@@ -1,10 +1,12 @@
-"""Configuration read once from the environment into a frozen dataclass."""
+"""Configuration read once into a frozen dataclass: from the environment on the local stage (and
+in tests), from the environment plus the stage secret (`chalicelib.stage_secret`) on deployed stages."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
+from typing import Any
 from zoneinfo import ZoneInfo
 
 LOCAL_STAGE = "local"
@@ -13,20 +15,27 @@ MIN_JWT_SECRET_BYTES = 32
 SANDBOX_FEE_PROVIDER = "sandbox"
 
 
+def _held(env: str) -> Any:
+    """A value the stage secret holds on deployed stages, under the field's own name as its JSON
+    key, and the environment variable `env` holds on the local stage. Declaring a field with it is
+    all it takes to add a secret: the secret's keys, the env names and the checks follow."""
+    return field(default="", metadata={"env": env})
+
+
 @dataclass(frozen=True)
 class Config:
     stage: str
-    jwt_secret: str
     tz_name: str
     table_prefix: str
     region: str
-    alipay_app_id: str
-    alipay_public_key: str
-    wechatpay_sp_mchid: str = ""  # our service-provider merchant id
-    wechatpay_apiv3_key: str = ""
-    wechatpay_public_key_id: str = ""  # PUB_KEY_ID_… of the WeChat Pay public key
-    wechatpay_public_key: str = ""  # PEM
-    wechatpay_platform_certs: str = ""  # PEM certificates, each selected by its serial
+    jwt_secret: str = _held("YUNDIAN_JWT_SECRET")
+    alipay_app_id: str = _held("ALIPAY_APP_ID")
+    alipay_public_key: str = _held("ALIPAY_PUBLIC_KEY")  # PEM or bare base64
+    wechatpay_sp_mchid: str = _held("WECHATPAY_SP_MCHID")  # our service-provider merchant id
+    wechatpay_apiv3_key: str = _held("WECHATPAY_APIV3_KEY")
+    wechatpay_public_key_id: str = _held("WECHATPAY_PUBLIC_KEY_ID")  # PUB_KEY_ID_… of the WeChat Pay public key
+    wechatpay_public_key: str = _held("WECHATPAY_PUBLIC_KEY")  # PEM
+    wechatpay_platform_certs: str = _held("WECHATPAY_PLATFORM_CERTS")  # PEM certificates, each selected by its serial
     fee_provider: str = "sandbox"  # membership fee provider (memberships.provider.build_fee_provider)
     idempotency_ttl_seconds: int = 48 * 3600
     callback_log_ttl_days: int = 30
@@ -43,10 +52,17 @@ class Config:
         return f"{self.table_prefix}{base}"
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
+    def from_env(cls, env: Mapping[str, str] | None = None, *, secret: Mapping[str, str] | None = None) -> Config:
         """The configuration `env` (default: the process environment) describes, or a
         RuntimeError naming what is missing or unsafe. Nothing defaults to the local stage: only
-        `YUNDIAN_STAGE=local` is local (public JWT secret, test clock, sandbox fee provider)."""
+        `YUNDIAN_STAGE=local` is local (public JWT secret, test clock, sandbox fee provider).
+
+        The values of `SECRET_FIELDS` come from `secret` (the stage secret's JSON object, as
+        `chalicelib.stage_secret.load_config` reads it on deployed stages) or, without one, from their
+        environment variables (the local stage and tests). Given a secret they come from it only:
+        an environment that also sets one is refused, so a key never sits in a function's
+        environment, where anyone who may read the function's configuration reads it. Inside
+        Lambda a deployed stage must be given its secret."""
         e = os.environ if env is None else env
         stage = e.get("YUNDIAN_STAGE", "")
         if not stage:
@@ -55,38 +71,51 @@ class Config:
         if stage == LOCAL_STAGE and e.get("AWS_LAMBDA_FUNCTION_NAME"):
             raise RuntimeError("the local stage (public JWT secret, test clock) does not run in AWS Lambda; "
                                "deploy a stage of its own (`make package STAGE=dev`)")
-        for name in ("YUNDIAN_JWT_SECRET", "ALIPAY_APP_ID", "ALIPAY_PUBLIC_KEY"):
-            if e.get(name, "").startswith("{{resolve:"):
-                # .chalice/config.json holds CloudFormation dynamic references; only a
-                # CloudFormation deployment (chalice package) resolves them.
-                raise RuntimeError(f"{name} is an unresolved CloudFormation reference; deploy with "
-                                   "`chalice package` + CloudFormation or set it in the environment")
-        secret = e.get("YUNDIAN_JWT_SECRET", "")
+        held: dict[str, Any] = _held_values(stage, e, secret)
         fee_provider = e.get("YUNDIAN_FEE_PROVIDER", "")
         if stage == LOCAL_STAGE:
-            secret = secret or LOCAL_JWT_SECRET
+            held["jwt_secret"] = held["jwt_secret"] or LOCAL_JWT_SECRET
             fee_provider = fee_provider or SANDBOX_FEE_PROVIDER
         else:
-            if not secret:
-                raise RuntimeError(f"YUNDIAN_JWT_SECRET must be set outside the local stage (stage {stage!r})")
-            if len(secret.encode("utf-8")) < MIN_JWT_SECRET_BYTES or secret == LOCAL_JWT_SECRET:
-                raise RuntimeError(f"YUNDIAN_JWT_SECRET of stage {stage!r} must be at least "
+            jwt_name = "YUNDIAN_JWT_SECRET" if secret is None else "the stage secret's jwt_secret"
+            jwt_secret = held["jwt_secret"]
+            if not jwt_secret:
+                raise RuntimeError(f"{jwt_name} must be set outside the local stage (stage {stage!r})")
+            if len(jwt_secret.encode("utf-8")) < MIN_JWT_SECRET_BYTES or jwt_secret == LOCAL_JWT_SECRET:
+                raise RuntimeError(f"{jwt_name} of stage {stage!r} must be at least "
                                    f"{MIN_JWT_SECRET_BYTES} bytes (and not the local secret)")
             if not fee_provider:
                 raise RuntimeError(f"YUNDIAN_FEE_PROVIDER is not set for stage {stage!r}: name the membership fee "
                                    f"provider (`{SANDBOX_FEE_PROVIDER}` only on purpose: it takes no real money)")
         return cls(
             stage=stage,
-            jwt_secret=secret,
             tz_name=e.get("YUNDIAN_TZ", "Asia/Shanghai"),
             table_prefix=e.get("YUNDIAN_TABLE_PREFIX", f"yundian-{stage}-"),
             region=e.get("AWS_REGION") or e.get("AWS_DEFAULT_REGION") or "us-east-1",
-            alipay_app_id=e.get("ALIPAY_APP_ID", ""),
-            alipay_public_key=e.get("ALIPAY_PUBLIC_KEY", ""),
-            wechatpay_sp_mchid=e.get("WECHATPAY_SP_MCHID", ""),
-            wechatpay_apiv3_key=e.get("WECHATPAY_APIV3_KEY", ""),
-            wechatpay_public_key_id=e.get("WECHATPAY_PUBLIC_KEY_ID", ""),
-            wechatpay_public_key=e.get("WECHATPAY_PUBLIC_KEY", ""),
-            wechatpay_platform_certs=e.get("WECHATPAY_PLATFORM_CERTS", ""),
             fee_provider=fee_provider,
+            **held,
         )
+
+
+SECRET_FIELDS: Mapping[str, str] = {f.name: f.metadata["env"] for f in fields(Config) if "env" in f.metadata}
+"""The values the stage secret holds: its JSON key (the `Config` field) → the local stage's env name."""
+
+
+def _held_values(stage: str, env: Mapping[str, str], secret: Mapping[str, str] | None) -> dict[str, str]:
+    if secret is None:
+        if stage != LOCAL_STAGE and env.get("AWS_LAMBDA_FUNCTION_NAME"):
+            raise RuntimeError(f"stage {stage!r} reads its keys from its stage secret in AWS Lambda, never from "
+                               "environment variables (the runtime builds it with chalicelib.stage_secret.load_config)")
+        for name in SECRET_FIELDS.values():
+            if env.get(name, "").startswith("{{resolve:"):
+                raise RuntimeError(f"{name} is an unresolved CloudFormation reference; deployed stages read it "
+                                   "from their stage secret (YUNDIAN_SECRET_ID), the local stage from the environment")
+        return {key: env.get(name, "") for key, name in SECRET_FIELDS.items()}
+    in_env = sorted(name for name in SECRET_FIELDS.values() if env.get(name))
+    if in_env:
+        raise RuntimeError(f"stage {stage!r} takes {', '.join(in_env)} from its stage secret only: remove "
+                           "them from the environment (.chalice/config.json, the function's configuration)")
+    missing = sorted(set(SECRET_FIELDS) - set(secret))
+    if missing:
+        raise RuntimeError(f"the stage secret of stage {stage!r} lacks {', '.join(missing)}")
+    return {key: secret[key] for key in SECRET_FIELDS}

@@ -1,7 +1,8 @@
 """The one `Services` of this process, for the views and event handlers in `app.py`.
 
-In Lambda the first invocation builds them from the environment (`bootstrap(Config.from_env())`)
-and a warm container reuses them; tests and `localdev/` build their own with `bootstrap` and
+In Lambda the first invocation builds them from the environment and, on a deployed stage, its
+stage secret (`bootstrap(stage_secret.load_config())`: a cold start that cannot read it fails saying
+why) and a warm container reuses them; tests and `localdev/` build their own with `bootstrap` and
 `install` them. Importing this module (and so `app`) imports no area: the composition root,
 its adapters and services are imported when they are first built, so importing the app does
 nothing but declare routes.
@@ -19,9 +20,9 @@ if TYPE_CHECKING:
 
 def from_environment() -> Services:
     from chalicelib.bootstrap import bootstrap
-    from chalicelib.config import Config
+    from chalicelib.stage_secret import load_config
 
-    return bootstrap(Config.from_env())
+    return bootstrap(load_config())
 
 
 class Runtime:

@@ -58,6 +58,11 @@ STREAM_ACTIONS = [
 REGENERATE = "make infra"
 
 
+def secret_name(stage: str) -> str:
+    """The stage secret (chalicelib/stage_secret.py), as `YUNDIAN_SECRET_ID` names it in .chalice/config.json."""
+    return f"{APP}/{stage}"
+
+
 def logical_id(table: str) -> str:
     return "".join(part.capitalize() for part in table.replace("-", "_").split("_")) + "Table"
 
@@ -170,14 +175,16 @@ def resources_template(models: Iterable[type[BaseModel]] = ALL_MODELS) -> dict[s
 
 
 def arn(service: str, resource: str) -> dict[str, str]:
-    """An ARN in this stack's partition (`aws`, `aws-cn` in the China regions, ...), any region
-    and account: `{"Fn::Sub": "arn:${AWS::Partition}:<service>:*:*:<resource>"}`."""
-    return {"Fn::Sub": f"arn:${{AWS::Partition}}:{service}:*:*:{resource}"}
+    """An ARN in this stack's partition (`aws`, `aws-cn` in the China regions, ...), region and
+    account: `{"Fn::Sub": "arn:${AWS::Partition}:<service>:${AWS::Region}:${AWS::AccountId}:<resource>"}`."""
+    return {"Fn::Sub": f"arn:${{AWS::Partition}}:{service}:${{AWS::Region}}:${{AWS::AccountId}}:{resource}"}
 
 
 def policy(stage: str) -> dict[str, Any]:
     """Least privilege for the Lambda role of a stage: data actions on this stage's tables,
-    their indexes and streams; logs of this app's functions; X-Ray segments. Chalice embeds this
+    their indexes and streams; reading this stage's secret (`-??????` is the random suffix
+    Secrets Manager appends to a secret's ARN: `yundian/dev-other` does not match); logs of this
+    app's functions; X-Ray segments. Chalice embeds this
     document in the SAM role as it is, so CloudFormation resolves the `Fn::Sub` ARNs."""
     table = f"table/{APP}-{stage}-*"
     fn_logs = f"log-group:/aws/lambda/{APP}-{stage}"
@@ -188,6 +195,8 @@ def policy(stage: str) -> dict[str, Any]:
              "Resource": [arn("dynamodb", table), arn("dynamodb", f"{table}/index/*")]},
             {"Sid": "TableStreams", "Effect": "Allow", "Action": STREAM_ACTIONS,
              "Resource": [arn("dynamodb", f"{table}/stream/*")]},
+            {"Sid": "StageSecret", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],
+             "Resource": [arn("secretsmanager", f"secret:{secret_name(stage)}-??????")]},
             {"Sid": "Logs", "Effect": "Allow",
              "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
              "Resource": [arn("logs", r) for r in (fn_logs, f"{fn_logs}:*", f"{fn_logs}-*", f"{fn_logs}-*:*")]},

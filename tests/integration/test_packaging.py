@@ -52,3 +52,23 @@ def test_the_packaged_template_names_arns_by_partition(package: Path) -> None:
         arns = [a for s in statements if s["Resource"] != "*" for a in s["Resource"]]
         # chalice embeds the policy file as it is: CloudFormation resolves the Fn::Sub
         assert arns and all(a["Fn::Sub"].startswith("arn:${AWS::Partition}:") for a in arns), arns
+
+
+def test_the_packaged_functions_carry_no_key_and_may_read_their_stage_secret(package: Path) -> None:
+    from chalicelib.config import SECRET_FIELDS
+
+    resources = json.loads((package / "sam.json").read_text())["Resources"]
+    functions = [r for r in resources.values() if r["Type"] == "AWS::Serverless::Function"]
+    assert functions
+    for function in functions:
+        env = function["Properties"]["Environment"]["Variables"]
+        assert env["YUNDIAN_SECRET_ID"] == "yundian/dev"
+        assert not set(SECRET_FIELDS.values()) & set(env) and "{{resolve:" not in json.dumps(env)
+        assert sum(len(k) + len(v) for k, v in env.items()) < 4096  # Lambda's cap on all variables
+    roles = [r for r in resources.values() if r["Type"] == "AWS::IAM::Role"]
+    assert roles
+    for role in roles:
+        statements = role["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+        reads = [s["Resource"] for s in statements if any(a.startswith("secretsmanager:") for a in s["Action"])]
+        assert reads == [[{"Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:"
+                                      "secret:yundian/dev-??????"}]]

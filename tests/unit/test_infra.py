@@ -61,7 +61,20 @@ def test_policy_grants_only_data_actions_on_the_stage_tables() -> None:
     dynamo = [s for s in doc["Statement"] if any(a.startswith("dynamodb:") for a in s["Action"])]
     for statement in dynamo:
         for arn in statement["Resource"]:
-            assert arn["Fn::Sub"].startswith("arn:${AWS::Partition}:dynamodb:*:*:table/yundian-prod-"), arn
+            prefix = "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/yundian-prod-"
+            assert arn["Fn::Sub"].startswith(prefix), arn
+
+
+def test_each_stage_role_reads_its_own_stage_secret_only() -> None:
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    for stage in build.DEPLOYED_STAGES:
+        secret_id = config["stages"][stage]["environment_variables"]["YUNDIAN_SECRET_ID"]
+        assert secret_id == build.secret_name(stage)
+        statements = build.policy(stage)["Statement"]
+        reading = [s for s in statements if any(a.startswith("secretsmanager:") for a in s["Action"])]
+        assert reading == [{"Sid": "StageSecret", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],
+                            "Resource": [{"Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:"
+                                                     f"${{AWS::AccountId}}:secret:{secret_id}-??????"}]}]
 
 
 def test_generated_files_name_arns_in_the_stacks_partition() -> None:
