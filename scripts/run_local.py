@@ -6,6 +6,12 @@
 3. The local server (`localdev/server.py`: chalice's local server with the stream poller and
    the schedules in its process) on 127.0.0.1:$YUNDIAN_PORT, then ready-to-paste curl examples.
 
+The payment platforms' settings (`ALIPAY_*`, `WECHATPAY_*`) are the environment's where it sets
+them (a tester playing the platform with keys of its own); each one it leaves unset comes from
+the local platforms, generated once into `.dynamodb/` (`localdev/platform_keys.py`,
+`localdev/wechatpay_platform.py`), whose private halves `scripts/alipay_notify.py` and
+`scripts/wechatpay_notify.py` sign with.
+
 Ctrl-C (SIGINT) or SIGTERM stops everything it started.
 """
 
@@ -19,6 +25,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +37,8 @@ from scripts.dynamodb_local import LocalDynamo, die_with_parent, free_port, star
 DATA_DIR = ROOT / ".dynamodb"
 DEMO_FILE = DATA_DIR / "demo.json"
 STAGE = "local"
+ALIPAY_VARS = ("ALIPAY_APP_ID", "ALIPAY_PUBLIC_KEY")
+WECHATPAY_VARS = ("WECHATPAY_SP_MCHID", "WECHATPAY_APIV3_KEY", "WECHATPAY_PUBLIC_KEY_ID", "WECHATPAY_PUBLIC_KEY")
 
 
 class Stop(Exception):
@@ -50,10 +59,28 @@ def port_in_use(port: int) -> bool:
     return False
 
 
-def stage_environment(endpoint: str) -> dict[str, str]:
-    """The environment the server runs with: ours plus the stage's config, which wins."""
+def local_platforms(env: Mapping[str, str], data_dir: Path) -> dict[str, str]:
+    """The payment platforms' settings `env` leaves unset, from the local platforms (generated once
+    into `data_dir`, mode 0600). A name `env` sets, even to "", is the tester's and is not returned;
+    `WECHATPAY_PLATFORM_CERTS` is only ever the tester's."""
+    local: dict[str, str] = {}
+    if any(name not in env for name in ALIPAY_VARS):
+        from localdev.platform_keys import LOCAL_ALIPAY_APP_ID, public_pem
+
+        local.update({"ALIPAY_APP_ID": LOCAL_ALIPAY_APP_ID, "ALIPAY_PUBLIC_KEY": public_pem(data_dir)})
+    if any(name not in env for name in WECHATPAY_VARS):
+        from localdev.wechatpay_platform import local_platform
+
+        local.update(local_platform(data_dir).env())
+    return {name: value for name, value in local.items() if name not in env}
+
+
+def stage_environment(endpoint: str, data_dir: Path = DATA_DIR,
+                      environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment the server runs with: ours (default: this process's) plus the stage's
+    config, which wins, plus the local payment platforms for what neither sets."""
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())
-    env = dict(os.environ)
+    env = dict(os.environ if environ is None else environ)
     env.update({
         "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
         # never real AWS from a local run
@@ -66,11 +93,7 @@ def stage_environment(endpoint: str) -> dict[str, str]:
     env.pop("AWS_PROFILE", None)
     env.update(config.get("environment_variables", {}))
     env.update(config["stages"][STAGE].get("environment_variables", {}))
-    # the local payment platform: its signing key generated once (scripts/alipay_notify.py signs with it)
-    from localdev.platform_keys import LOCAL_ALIPAY_APP_ID, public_pem
-
-    env.setdefault("ALIPAY_APP_ID", LOCAL_ALIPAY_APP_ID)
-    env.setdefault("ALIPAY_PUBLIC_KEY", public_pem(DATA_DIR))
+    env.update(local_platforms(env, data_dir))
     return env
 
 
@@ -88,9 +111,38 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) ->
     raise RuntimeError(f"the local server did not answer {url} within {timeout:.0f}s")
 
 
-def banner(base: str, demo: dict[str, Any], tokens: dict[str, str], created: bool, db_kind: str,
-           endpoint: str) -> str:
+def wechatpay_lines(base: str, demo: dict[str, Any], merchant_token: str, env: Mapping[str, str],
+                    own: list[str]) -> tuple[list[str], list[str]]:
+    """The banner's WeChat Pay lines: what the server trusts, and the commands to try."""
     m1, m2 = demo["merchants"][0], demo["merchants"][1]
+    port_env = "" if base.endswith(":8000") else f"YUNDIAN_PORT={base.rsplit(':', 1)[1]} "
+    where = f"from your environment: {', '.join(own)}; the rest local" if own else "local identity in .dynamodb/"
+    second = f"{m2['wechat_sub_mchid']} (a claim)" if m2.get("wechat_sub_mchid") else "none for the second"
+    about = [f"WeChat Pay: service provider {env.get('WECHATPAY_SP_MCHID') or '(none)'}, platform key "
+             f"{env.get('WECHATPAY_PUBLIC_KEY_ID') or '(none)'} ({where})",
+             f"  demo sub-merchants: {m1.get('wechat_sub_mchid')} ({m1['name']}, verified), {second}"]
+    sign = ""
+    notes = ["  # WeChat Pay: its signed, encrypted TRANSACTION.SUCCESS of a new payment through the verified",
+             "  # sub-merchant (confirmed at once; the same again is a duplicate), its REFUND.SUCCESS, the payment:"]
+    if own:
+        notes.append("  # (WECHATPAY_* from your environment: run the script with the same ones exported)")
+    if "WECHATPAY_PUBLIC_KEY" in own:
+        sign = f" --key YOUR_PLATFORM_KEY.pem --serial {env.get('WECHATPAY_PUBLIC_KEY_ID') or 'YOUR_SERIAL'}"
+        notes.append("  # (the server verifies with your keys, not the local one: sign with your private key)")
+    script = f"{port_env}.venv/bin/python scripts/wechatpay_notify.py"
+    tries = [*notes,
+             "  W=wx-demo-$RANDOM",
+             f"  {script} $W 2600{sign}",
+             f"  {script} $W 2600 --refund $W-r1 600{sign}",
+             f"  curl -s {base}/v1/merchants/{m1['merchant_id']}/payments/$W "
+             f"-H 'Authorization: Bearer {merchant_token}'"]
+    return about, tries
+
+
+def banner(base: str, demo: dict[str, Any], tokens: dict[str, str], created: bool, db_kind: str,
+           endpoint: str, env: Mapping[str, str] | None = None, own: list[str] | None = None) -> str:
+    m1, m2 = demo["merchants"][0], demo["merchants"][1]
+    wechat_about, wechat_tries = wechatpay_lines(base, demo, tokens["merchant"], env or {}, own or [])
     t1 = m1["terminals"][0]
     store = m1["stores"][0]["store_id"]
     port_env = "" if base.endswith(":8000") else f"YUNDIAN_PORT={base.rsplit(':', 1)[1]} "
@@ -108,6 +160,7 @@ def banner(base: str, demo: dict[str, Any], tokens: dict[str, str], created: boo
         f"  merchant: {tokens['merchant']}",
         "",
         f"Demo terminal (store {t1['store_id']}): id {t1['terminal_id']}  secret {t1['secret']}",
+        *wechat_about,
         "",
         "Try:",
         f"  curl -s {base}/v1/stores/{store}",
@@ -130,6 +183,7 @@ def banner(base: str, demo: dict[str, Any], tokens: dict[str, str], created: boo
         f"  curl -s {base}/v1/merchants/{m1['merchant_id']}/payments/$O "
         f"-H 'Authorization: Bearer {tokens['merchant']}'",
         f"  curl -s {base}/v1/merchants/{m1['merchant_id']}/dashboard -H 'Authorization: Bearer {tokens['merchant']}'",
+        *wechat_tries,
         "",
         f"OpenAPI: {base}/v1/openapi.json  — Ctrl-C stops the API and DynamoDB Local.",
         "=" * 78,
@@ -168,6 +222,7 @@ def main() -> int:
         print("starting DynamoDB Local ...", flush=True)
         ddb = start(free_port(), db_path=str(DATA_DIR / "data"), log_path=str(DATA_DIR / "dynamodb.log"))
         env = stage_environment(ddb.endpoint)
+        own_wechatpay = [name for name in (*WECHATPAY_VARS, "WECHATPAY_PLATFORM_CERTS") if name in os.environ]
         os.environ.update(env)  # same endpoint, credentials and table prefix as the server
 
         from chalicelib.bootstrap import bootstrap
@@ -189,7 +244,7 @@ def main() -> int:
         server = subprocess.Popen(cmd, cwd=str(ROOT), env=env, start_new_session=True,
                                   preexec_fn=die_with_parent)  # noqa: PLW1509
         wait_http(f"{base}/v1/openapi.json", server)
-        print(banner(base, demo, demo_tokens, created, ddb.kind, ddb.endpoint), flush=True)
+        print(banner(base, demo, demo_tokens, created, ddb.kind, ddb.endpoint, env, own_wechatpay), flush=True)
         return server.wait()
     except (KeyboardInterrupt, Stop):
         print("\nstopping ...", flush=True)
