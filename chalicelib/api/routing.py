@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from chalicelib.auth import Principal, decode_bearer, parse_terminal_headers
 from chalicelib.clock import wall_clock
-from chalicelib.errors import AppError, BadRequest, PayloadTooLarge
+from chalicelib.errors import AppError, PayloadTooLarge
 from chalicelib.observability import logger, metrics
 from chalicelib.parsing import check_id
 from chalicelib.schemas import MAX_BODY_BYTES
@@ -207,13 +207,6 @@ class Router:
             return wrapper
 
         return decorator
-
-
-def json_loads_strict(raw: bytes) -> Any:
-    try:
-        return json.loads(raw)
-    except ValueError as exc:
-        raise BadRequest("request body is not valid JSON", code="invalid_json") from exc
 
 
 _CHALICE_CODES = {

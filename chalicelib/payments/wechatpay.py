@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -61,7 +60,7 @@ _SERIAL_RE = re.compile(r"^[\x21-\x7e]{1,128}$")
 class WechatPayKeys:
     """The platform's verification keys by the serial a notification names."""
 
-    by_serial: Mapping[str, rsa.RSAPublicKey]
+    by_serial: Mapping[str, rsa.RSAPublicKey]  # a public key by its exact id, certificates by normalised serial
 
     @classmethod
     def load(cls, public_key_id: str = "", public_key_pem: str = "", certificates_pem: str = "") -> WechatPayKeys:
@@ -90,8 +89,12 @@ class WechatPayKeys:
         return cls(keys)
 
     def key_for(self, serial: str) -> rsa.RSAPublicKey | None:
+        """The WeChat Pay public key named by its exact id, or the platform certificate whose serial
+        number this is (hex, any case, leading zeros or not)."""
         if serial.startswith(PUBLIC_KEY_ID_PREFIX):
             return self.by_serial.get(serial)
+        if not re.fullmatch(r"[0-9A-Fa-f]{1,64}", serial):
+            return None
         return self.by_serial.get(_normal_serial(serial))
 
     def __bool__(self) -> bool:
@@ -258,12 +261,8 @@ class Refund(Body):
 
 
 def _plain(model: type[Any], plaintext: bytes) -> Any:
-    try:
-        doc = json.loads(plaintext)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest("the decrypted resource is not JSON", code="invalid_json") from exc
-    if not isinstance(doc, dict):
-        raise BadRequest("the decrypted resource must be a JSON object", code="invalid_json")
+    """The decrypted resource as `model`: pydantic's own JSON parser (nesting bounded, no
+    recursion in Python, strict types); anything else is 400 `invalid_json` or a 422."""
     try:
         return model.model_validate_json(plaintext)
     except ValidationError as exc:
