@@ -737,3 +737,47 @@ def test_a_claimed_binding_confirms_nothing_until_an_admin_verifies_it(ali: Api,
     assert [(e["partner_id"], e["metrics"]["gmv_fen"], e["metrics"]["counted_payments"],
              e["metrics"]["merchants_onboarded"]) for e in settled.body["entries"]] == [(pid, 4000, 2, 1)]
     assert_audit_ok(api)
+
+
+@pytest.fixture
+def wx(test_config: Config, stream_poller: LocalStreamPoller) -> Iterator[Api]:
+    """As `ali`, with WeChat Pay configured too (tests/wechatpay_support.py's platform keys)."""
+    import app as app_module
+    from tests.wechatpay_support import wechat_config
+
+    config = wechat_config(dataclasses.replace(test_config, alipay_public_key=PUBLIC_PEM, alipay_app_id=APP_ID))
+    services = bootstrap(config, clock=OffsetClock(), before_audit=stream_poller.drain)
+    app_module.runtime.install(services)
+    try:
+        stream_poller.drain()
+        yield Api(Client(app_module.app), services)
+    finally:
+        app_module.runtime.install(None)
+
+
+def test_wechat_pay_confirms_count_at_success_time_and_amount_total(wx: Api, stream_poller: LocalStreamPoller) -> None:
+    """A confirmed-only contest counts a WeChat Pay payment confirmed through a verified
+    `wechatpay` binding — at `success_time`, whatever the terminal said — beside an Alipay one;
+    a claimed sub_mchid's notifications count nothing."""
+    from tests.wechatpay_support import new_wechat_shop, notify_paid
+    from tests.wechatpay_support import ok as wx_ok
+
+    api, poller = wx, stream_poller
+    start = window_start()
+    api.services.clock.set(start + timedelta(days=1))
+    cid = create_contest(api, start, rules=None)["contest_id"]
+    pid, merchant, sub = new_wechat_shop(api)
+    shop = Shop(pid, merchant["merchant_id"], api.new_terminal(merchant))
+    cpid, claimed, claimed_sub = new_wechat_shop(api, verified=False)
+    d1 = start + timedelta(days=1, hours=10)
+    joined = record_payment(api, shop, "oBuyerA", 1500, d1 + timedelta(days=5))  # the terminal says day 6
+    wx_ok(notify_paid(api, sub, joined, 1500, "oBuyerA", success_time=d1))  # the platform: day 1
+    wx_ok(notify_paid(api, sub, "wxonly1", 2500, "oBuyerB", success_time=d1 + timedelta(hours=1)))
+    wx_ok(notify_paid(api, claimed_sub, "wxclaim1", 9900, "oBuyerC", success_time=d1))
+    poller.drain()
+    assert standings(api, cid, 1) == {pid: (4000, 2, 1)}
+    doc = payment_doc(api, shop, joined)
+    assert at(doc["platform_paid_at"]) == d1 and at(doc["paid_at"]) == d1 + timedelta(days=5)
+    assert doc["channels"] == ["terminal", "wechatpay"] and doc["confirmed"] is True
+    assert cpid not in standings(api, cid, 1)
+    assert_audit_ok(api)
