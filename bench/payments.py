@@ -2,7 +2,9 @@
 DynamoDB Local started for the run — and the floor: one bare conditional PutItem per callback
 on the same DynamoDB Local. Also the confirmations: Alipay's signed notification of a payment
 arriving through a verified binding, after the terminal's report (the usual order) and before it
-(platform first, then the terminal's report).
+(platform first, then the terminal's report). And WeChat Pay's v3 notifications, signed and
+encrypted for real (`bench.wechatpay`): a new payment, its redelivery, the confirmation of a
+terminal's report and a refund — with what verifying and decrypting one costs in process.
 
     make bench                       # or: python -m bench payments --n 2000 --dup 0.1
 """
@@ -32,10 +34,12 @@ for key, value in {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local
                    "POWERTOOLS_METRICS_DISABLED": "true", "YUNDIAN_STAGE": "local"}.items():
     os.environ.setdefault(key, value)
 
+from bench import wechatpay as wx  # noqa: E402
 from bench.dynamo import DynamoMeter  # noqa: E402
 
 PATH = "/v1/terminal/payments"
 NOTIFY = "/v1/notify/alipay"
+NOTIFY_WECHATPAY = "/v1/notify/wechatpay"
 ALIPAY_APP_ID = "2021000000000001"
 SELLER_ID = "2088000000000001"
 
@@ -148,6 +152,7 @@ def _run(n: int, dup_share: float, kind: str, rounds: int) -> None:
     from chalicelib.clock import OffsetClock
     from chalicelib.config import Config
     from chalicelib.payments import alipay
+    from chalicelib.payments.domain import business_day
     from chalicelib.payments.models import PAYMENT_SK, PaymentModel, payment_pk
     from chalicelib.storage import GuardModel, create_tables
     from chalicelib.tables import ALL_MODELS
@@ -155,10 +160,11 @@ def _run(n: int, dup_share: float, kind: str, rounds: int) -> None:
     platform_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)  # stands in for Alipay's
     public_pem = platform_key.public_key().public_bytes(serialization.Encoding.PEM,
                                                         serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    config = Config.from_env({"YUNDIAN_STAGE": "local", "YUNDIAN_TABLE_PREFIX": "bench-",
-                              "YUNDIAN_JWT_SECRET": "bench-secret-0123456789-abcdefghij",
-                              "ALIPAY_APP_ID": ALIPAY_APP_ID, "ALIPAY_PUBLIC_KEY": public_pem,
-                              "AWS_DEFAULT_REGION": "us-east-1"})
+    wechat = wx.Platform.generate()  # stands in for WeChat Pay's
+    config = wechat.configure(Config.from_env({"YUNDIAN_STAGE": "local", "YUNDIAN_TABLE_PREFIX": "bench-",
+                                               "YUNDIAN_JWT_SECRET": "bench-secret-0123456789-abcdefghij",
+                                               "ALIPAY_APP_ID": ALIPAY_APP_ID, "ALIPAY_PUBLIC_KEY": public_pem,
+                                               "AWS_DEFAULT_REGION": "us-east-1"}))
     services = bootstrap(config, clock=OffsetClock(), rebind_tables=True)  # this run's DynamoDB Local
     create_tables(ALL_MODELS)
     app_module.runtime.install(services)
@@ -178,6 +184,8 @@ def _run(n: int, dup_share: float, kind: str, rounds: int) -> None:
                         "alipay_seller_id": SELLER_ID}, auth)
     mid = merchant["merchant_id"]
     status, binding = http("PUT", f"/v1/admin/merchants/{mid}/bindings/alipay", {"id": SELLER_ID}, auth)
+    assert status == 200 and binding["verified"] is True, (status, binding)
+    status, binding = http("PUT", f"/v1/admin/merchants/{mid}/bindings/wechatpay", {"id": wx.SUB_MCHID}, auth)
     assert status == 200 and binding["verified"] is True, (status, binding)
     _, terminal = http("POST", f"/v1/merchants/{merchant['merchant_id']}/terminals",
                        {"store_id": merchant["stores"][0]["store_id"], "kind": "qr"}, auth)
@@ -232,9 +240,42 @@ def _run(n: int, dup_share: float, kind: str, rounds: int) -> None:
             return True  # each notification confirms one payment (checked after the block)
         return call
 
+    def stored(p: dict[str, Any]) -> PaymentModel:
+        return PaymentModel.get(payment_pk(mid, p["out_trade_no"]), PAYMENT_SK, consistent_read=True)
+
     def confirmed(payments: list[dict[str, Any]]) -> bool:
-        return all(PaymentModel.get(payment_pk(mid, p["out_trade_no"]), PAYMENT_SK,
-                                    consistent_read=True).confirmed_at is not None for p in payments)
+        return all(stored(p).confirmed_at is not None for p in payments)
+
+    # WeChat Pay: notifications signed and encrypted when a workload is built, outside the timing
+    # (a block runs well within the 300 s timestamp window).
+    def wx_payment(i: int) -> dict[str, Any]:
+        return {**new_payment(i), "buyer_id": wx.openid(rng.randint(0, 500))}
+
+    def wx_paid(p: dict[str, Any]) -> tuple[dict[str, str], bytes]:
+        return wechat.paid(p["out_trade_no"], p["amount_fen"], p["buyer_id"], datetime.fromisoformat(p["paid_at"]))
+
+    def wx_refunded(p: dict[str, Any]) -> tuple[dict[str, str], bytes]:
+        return wechat.refunded(p["out_trade_no"], f"r-{p['out_trade_no']}", max(1, p["amount_fen"] // 2),
+                               p["amount_fen"])
+
+    def wx_notify(note: tuple[dict[str, str], bytes]) -> Callable[[], bool]:
+        headers, raw = note
+
+        def call() -> bool:
+            resp = client.http.request("POST", NOTIFY_WECHATPAY, body=raw, headers=headers)
+            assert (resp.status_code, resp.body) == (204, b""), (resp.status_code, resp.body)
+            return True  # each notification does one thing (checked after the block)
+        return call
+
+    def day_payments(payments: list[dict[str, Any]]) -> int:
+        days = {business_day(datetime.fromisoformat(p["paid_at"]), config.tz) for p in payments}
+        return sum(services.payments_repo.day_figures(mid, d).payments for d in days)
+
+    def wx_record(payments: list[dict[str, Any]]) -> None:
+        """The terminal's reports of payments a WeChat notification will confirm (not measured)."""
+        with contextlib.redirect_stdout(io.StringIO()):
+            for p in payments:
+                assert not send_terminal(json.dumps(p).encode())["duplicate"]
 
     def workload(count: int, offset: int) -> list[Callable[[], bool]]:
         bodies = [new_body(offset + i) for i in range(count)]
@@ -287,12 +328,17 @@ def _run(n: int, dup_share: float, kind: str, rounds: int) -> None:
         # requests: warm it up, then measure app, floor and bare transaction in interleaved
         # blocks so that neither side profits from running later.
         warm = [new_payment(2 * 10**6 + i) for i in range(100)]
+        wx_warm = [wx_payment(2 * 10**6 + 500 + i) for i in range(50)]
+        wx_record(wx_warm[25:])
+        wx_notes = [wx_paid(p) for p in wx_warm]
         _measure("warm-up", meter, workload(300, 10**6) + [floor_call(-i) for i in range(1, 601)]
                  + [bare_tx_call(-i) for i in range(1, 201)] + [notify(p) for p in warm]
-                 + [terminal_join(p) for p in warm])
+                 + [terminal_join(p) for p in warm] + [wx_notify(note) for note in wx_notes * 2]
+                 + [wx_notify(wx_refunded(p)) for p in wx_warm])
         unique = max(1, int(n / (1 + dup_share)))
         app_parts, floor_parts, bare_parts = [], [], []
         confirm_parts, first_parts, join_parts = [], [], []
+        wx_new_parts, wx_dup_parts, wx_confirm_parts, wx_refund_parts = [], [], [], []
         for r in range(rounds):
             block = workload(unique // rounds, r * unique)
             app_parts.append(_measure("app (terminal payment)", meter, block))
@@ -312,8 +358,26 @@ def _run(n: int, dup_share: float, kind: str, rounds: int) -> None:
             first_parts.append(_measure("platform 1st: notify", meter, [notify(p) for p in fresh]))
             join_parts.append(_measure("platform 1st: terminal", meter, [terminal_join(p) for p in fresh]))
             assert confirmed(recorded) and confirmed(fresh), "every notification confirms its payment"
+            # WeChat Pay: new payments, their redelivery, refunds of them; confirmations of terminal reports.
+            wx_fresh = [wx_payment(5 * 10**6 + r * unique + i) for i in range(count)]
+            notes = [wx_paid(p) for p in wx_fresh]
+            wx_new_parts.append(_measure("wechat: new payment", meter, [wx_notify(note) for note in notes]))
+            assert confirmed(wx_fresh), "every new payment notified is recorded and confirmed"
+            counted = day_payments(wx_fresh)
+            wx_dup_parts.append(_measure("wechat: redelivery", meter, [wx_notify(note) for note in notes]))
+            assert day_payments(wx_fresh) == counted, "a redelivery records nothing"
+            refunds = [wx_refunded(p) for p in wx_fresh]
+            wx_refund_parts.append(_measure("wechat: refund", meter, [wx_notify(note) for note in refunds]))
+            assert all(stored(p).refunded_fen == max(1, p["amount_fen"] // 2) for p in wx_fresh)
+            wx_terminal = [wx_payment(6 * 10**6 + r * unique + i) for i in range(count)]
+            wx_record(wx_terminal)
+            notes = [wx_paid(p) for p in wx_terminal]
+            wx_confirm_parts.append(_measure("wechat: confirm (term.)", meter, [wx_notify(note) for note in notes]))
+            assert confirmed(wx_terminal), "every notification confirms the terminal's payment"
         app, floor, bare = combine(app_parts), combine(floor_parts), combine(bare_parts)
         confirm, first, join = combine(confirm_parts), combine(first_parts), combine(join_parts)
+        wx_rows = [combine(parts) for parts in (wx_new_parts, wx_dup_parts, wx_confirm_parts, wx_refund_parts)]
+        crypto = wx.crypto_cost(wechat, platform_key)
         app_mem = traced_peak_kib(workload(200, 10**7))
         floor_mem = traced_peak_kib([floor_call(10**7 + i) for i in range(200)])
     finally:
@@ -347,6 +411,23 @@ def _run(n: int, dup_share: float, kind: str, rounds: int) -> None:
     print(f"per payment, platform first (notification + terminal's report): {p_req:.2f} requests, {p_wcu:.2f} WCU")
     print(f"DynamoDB requests by operation: confirm {confirm.by_operation}; platform-first notify "
           f"{first.by_operation}; its terminal report {join.by_operation}")
+
+    wx_new = wx_rows[0]
+    print(f"\nWeChat Pay v3 notifications — SHA256withRSA-signed, AES-256-GCM-encrypted, through a verified "
+          f"binding, {wx_new.calls} per kind")
+    print(HEADER)
+    for row in wx_rows:
+        print(row.row())
+    print(f"throughput ratio new payment/bare transaction: {wx_new.per_second / bare.per_second:.2f}   "
+          f"new payment/floor: {wx_new.per_second / floor.per_second:.2f}   "
+          f"new payment/terminal callbacks: {wx_new.per_second / app.per_second:.2f}")
+    for row in wx_rows:
+        print(f"{row.name}: {row.requests / row.calls:.2f} requests, {row.wcu / row.calls:.2f} WCU, "
+              f"{row.rcu / row.calls:.2f} RCU per notification {dict(row.by_operation)}")
+    print("\nIn-process cost of the checks (best of 15 interleaved rounds, no I/O):")
+    for line in crypto.lines():
+        print(line)
+    print(f"share of a new payment's p50 latency: {crypto.wechatpay_us / 1000 / wx_new.pct(50):.1%}")
 
 
 if __name__ == "__main__":
