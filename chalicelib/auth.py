@@ -6,6 +6,8 @@ repository. Everything here is checked in one place: `chalicelib.api.routing`.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 import re
@@ -31,6 +33,7 @@ class Principal:
     role: str
     partner_id: str | None = None
     merchant_id: str | None = None
+    key_id: str | None = None  # the API key a token was issued from (its revocation ends the token)
 
     @property
     def is_admin(self) -> bool:
@@ -73,7 +76,9 @@ def decode_bearer(authorization: str | None, secret: str, now: float) -> Princip
             token.strip(),
             secret,
             algorithms=["HS256"],
-            options={"require": ["exp", "sub"], "verify_aud": False},
+            # `iat` is informational (`exp` decides): a check would refuse a token issued a moment
+            # ago by a container whose clock runs a few ms ahead (iat is whole seconds)
+            options={"require": ["exp", "sub"], "verify_aud": False, "verify_iat": False},
             leeway=0,
         )
     except jwt.ExpiredSignatureError as e:
@@ -91,6 +96,9 @@ def decode_bearer(authorization: str | None, secret: str, now: float) -> Princip
     merchant_id = claims.get("merchant_id")
     if any(isinstance(v, str) and v and not is_id(v) for v in (partner_id, merchant_id)):
         raise Unauthorized("token's partner_id or merchant_id is not an id", code="invalid_token")
+    key_id = claims.get("key_id")
+    if "key_id" in claims and not is_id(key_id):
+        raise Unauthorized("token's key_id is not an id", code="invalid_token")
     if role == "partner" and not (isinstance(partner_id, str) and partner_id):
         raise Unauthorized("partner token without partner_id", code="invalid_token")
     if role == "merchant" and not (isinstance(merchant_id, str) and merchant_id):
@@ -100,12 +108,42 @@ def decode_bearer(authorization: str | None, secret: str, now: float) -> Princip
         role=role,
         partner_id=partner_id if isinstance(partner_id, str) else None,
         merchant_id=merchant_id if isinstance(merchant_id, str) else None,
+        key_id=key_id if isinstance(key_id, str) else None,
     )
 
 
-def issue_token(secret: str, *, sub: str, role: str, exp: float, **claims: str) -> str:
+def issue_token(secret: str, *, sub: str, role: str, exp: float, **claims: str | int) -> str:
     """Mint a token (demo data, tests, operators' tooling)."""
-    return jwt.encode({"sub": sub, "role": role, "exp": int(exp), **claims}, secret, algorithm="HS256")
+    return sign_claims(secret, {"sub": sub, "role": role, "exp": int(exp), **claims})
+
+
+def sign_claims(secret: str, claims: Mapping[str, object]) -> str:
+    """An HS256 token of exactly these claims (the tokens yundian issues: `chalicelib.identity`)."""
+    return jwt.encode(dict(claims), secret, algorithm="HS256")
+
+
+MAX_BASIC_CHARS = 1024  # far above `key_… : 43-char secret`; a longer header is no credential of ours
+
+
+def parse_basic(authorization: str | None) -> tuple[str, str]:
+    """`(user, password)` of an `Authorization: Basic base64(user:password)` header (RFC 7617,
+    UTF-8); anything else is `401 bad_credentials`."""
+    def bad() -> Unauthorized:
+        return Unauthorized("authorization must be 'Basic base64(key_id:secret)'", code="bad_credentials")
+
+    if not authorization or len(authorization) > MAX_BASIC_CHARS:
+        raise bad()
+    scheme, _, encoded = authorization.strip().partition(" ")
+    if scheme.lower() != "basic" or not encoded.strip():
+        raise bad()
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError) as e:
+        raise bad() from e
+    user, colon, password = decoded.partition(":")
+    if not colon or not user or not password:
+        raise bad()
+    return user, password
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,20 @@ from typing import Any
 from chalicelib import storage
 from chalicelib.admin_trail.dynamo import DynamoAdminTrail
 from chalicelib.admin_trail.ports import AdminTrail
-from chalicelib.clock import Clock, OffsetClock, SystemClock
+from chalicelib.clock import Clock, OffsetClock, SystemClock, wall_clock
 from chalicelib.config import Config
 from chalicelib.contests.dynamo import DynamoContestRepository, DynamoStateStore
 from chalicelib.contests.ports import ContestRepository, StateStore
 from chalicelib.contests.service import ContestService
 from chalicelib.cursors import CursorSigner
+from chalicelib.identity.alipay_openapi import AlipayOpenApiClient
+from chalicelib.identity.authorization import PlatformLogins
+from chalicelib.identity.dynamo import DynamoApiKeyRepository, DynamoAuthCodes
+from chalicelib.identity.platform_ports import AlipayOAuth, WechatLogin
+from chalicelib.identity.ports import ApiKeyRepository, AuthCodes
+from chalicelib.identity.rate_limit import AUTH_RATE, LOCAL_AUTH_RATE, RateLimit
+from chalicelib.identity.service import IdentityService
+from chalicelib.identity.wechat_api import WechatApiClient
 from chalicelib.memberships.dynamo import (
     DynamoIdempotencyStore,
     DynamoMemberSavings,
@@ -69,6 +77,8 @@ class Services:
     payment_reads: PaymentReads
     payment_figures: PaymentFigures
     confirmations: ConfirmationService
+    identity: IdentityService
+    platform_logins: PlatformLogins
     jobs: dict[str, Job] = field(default_factory=dict)
     audit_checks: list[Check] = field(default_factory=list)
     # table base name -> the handler of that table's DynamoDB Stream batches
@@ -85,11 +95,19 @@ def bootstrap(
     contest_repo: ContestRepository | None = None,
     contest_state: StateStore | None = None,
     admin_trail: AdminTrail | None = None,
+    api_key_repo: ApiKeyRepository | None = None,
+    auth_codes: AuthCodes | None = None,
+    wall: Callable[[], float] | None = None,
+    auth_rate: RateLimit | None = None,
+    alipay_oauth: AlipayOAuth | None = None,
+    wechat_login: WechatLogin | None = None,
     before_audit: Callable[[], Any] | None = None,
     rebind_tables: bool = False,
 ) -> Services:
     """Build the application for `config`. Overrides replace one part each; everything else
-    is the DynamoDB adapter on the tables `config` names."""
+    is the DynamoDB adapter on the tables `config` names. `wall` is the wall clock of token
+    lifetimes, the API key cache and the rate limit (tests move it); `auth_rate` the per-client
+    limit of `/v1/auth/*` (default: generous on the local stage, where every client is 127.0.0.1)."""
     conn = storage.bind(config, ALL_MODELS, rebind=rebind_tables)
     clock = clock or (OffsetClock() if config.is_local else SystemClock())
 
@@ -105,7 +123,8 @@ def bootstrap(
     payments = PaymentsService(payments_repo, clock, config, onboarding, savings,
                                TerminalVerifier(onboarding_repo))
     confirmations = ConfirmationService(payments_repo, onboarding, clock)
-    payment_reads = PaymentReads(DynamoPaymentReads(), onboarding, clock, config.tz, CursorSigner(config.jwt_secret))
+    cursors = CursorSigner(config.jwt_secret)
+    payment_reads = PaymentReads(DynamoPaymentReads(), onboarding, clock, config.tz, cursors)
 
     membership_repo = DynamoMembershipRepository(conn)
     memberships = MembershipService(
@@ -123,11 +142,21 @@ def bootstrap(
         trail=trail, clock=clock, tz=config.tz, shards=COUNTER_SHARDS, before_audit=before_audit,
     )
 
+    identity = IdentityService(
+        api_key_repo or DynamoApiKeyRepository(), auth_codes or DynamoAuthCodes(), onboarding, clock,
+        jwt_secret=config.jwt_secret, cursors=cursors, wall=wall or wall_clock, trail=trail,
+        rate=auth_rate or (LOCAL_AUTH_RATE if config.is_local else AUTH_RATE),
+    )
+
+    platform_logins = PlatformLogins(
+        config, clock, alipay_oauth or AlipayOpenApiClient.from_config(config),
+        wechat_login or WechatApiClient.from_config(config), identity, onboarding, confirmations,
+        wall=wall or wall_clock)
     return Services(
         config=config, clock=clock, onboarding=onboarding, terminal_auth=TerminalAuthenticator(onboarding_repo),
         payments=payments, memberships=memberships, contests=contests,
         payment_reads=payment_reads, payment_figures=PaymentFigures(payments_repo, clock, config, onboarding, savings),
-        confirmations=confirmations,
+        confirmations=confirmations, identity=identity, platform_logins=platform_logins,
         onboarding_repo=onboarding_repo, payments_repo=payments_repo, membership_repo=membership_repo,
         jobs={"memberships_lifecycle": memberships.run_lifecycle, "rank_contests": contests.rank_all,
               "confirm_bindings": confirmations.run_confirmations},

@@ -13,6 +13,10 @@ LOCAL_STAGE = "local"
 LOCAL_JWT_SECRET = "local-dev-secret-change-me-0123456789"  # public: only ever on the local stage
 MIN_JWT_SECRET_BYTES = 32
 SANDBOX_FEE_PROVIDER = "sandbox"
+# the platforms' real endpoints (identity.alipay_openapi, identity.wechat_api)
+DEFAULT_ALIPAY_GATEWAY_URL = "https://openapi.alipay.com/gateway.do"
+DEFAULT_ALIPAY_APP_AUTH_URL = "https://openauth.alipay.com/oauth2/appToAppAuth.htm"  # ISV app authorization
+DEFAULT_WECHAT_API_BASE_URL = "https://api.weixin.qq.com"
 
 
 def _held(env: str) -> Any:
@@ -36,6 +40,13 @@ class Config:
     wechatpay_public_key_id: str = _held("WECHATPAY_PUBLIC_KEY_ID")  # PUB_KEY_ID_… of the WeChat Pay public key
     wechatpay_public_key: str = _held("WECHATPAY_PUBLIC_KEY")  # PEM
     wechatpay_platform_certs: str = _held("WECHATPAY_PLATFORM_CERTS")  # PEM certificates, each selected by its serial
+    alipay_app_private_key: str = _held("ALIPAY_APP_PRIVATE_KEY")  # PEM (PKCS#8 or PKCS#1) or bare base64
+    wechat_miniapp_secret: str = _held("WECHAT_MINIAPP_SECRET")  # the mini-program's AppSecret
+    alipay_gateway_url: str = DEFAULT_ALIPAY_GATEWAY_URL
+    alipay_app_auth_url: str = DEFAULT_ALIPAY_APP_AUTH_URL
+    wechat_miniapp_appid: str = ""
+    wechat_api_base_url: str = DEFAULT_WECHAT_API_BASE_URL
+    public_url: str = ""  # the API's public base URL (a custom domain); empty: the URL a request came in on
     fee_provider: str = "sandbox"  # membership fee provider (memberships.provider.build_fee_provider)
     idempotency_ttl_seconds: int = 48 * 3600
     callback_log_ttl_days: int = 30
@@ -93,12 +104,34 @@ class Config:
             table_prefix=e.get("YUNDIAN_TABLE_PREFIX", f"yundian-{stage}-"),
             region=e.get("AWS_REGION") or e.get("AWS_DEFAULT_REGION") or "us-east-1",
             fee_provider=fee_provider,
+            **_platform_endpoints(stage, e),
             **held,
         )
 
 
 SECRET_FIELDS: Mapping[str, str] = {f.name: f.metadata["env"] for f in fields(Config) if "env" in f.metadata}
 """The values the stage secret holds: its JSON key (the `Config` field) → the local stage's env name."""
+
+
+def _platform_endpoints(stage: str, env: Mapping[str, str]) -> dict[str, Any]:
+    """The platforms' endpoints (the real ones unless set) and the mini-program's app id. Outside
+    the local stage an endpoint must be https: WeChat's answers are unsigned, so only TLS tells
+    its openids from a forger's."""
+    urls = {"alipay_gateway_url": ("ALIPAY_GATEWAY_URL", DEFAULT_ALIPAY_GATEWAY_URL),
+            "alipay_app_auth_url": ("ALIPAY_APP_AUTH_URL", DEFAULT_ALIPAY_APP_AUTH_URL),
+            "wechat_api_base_url": ("WECHAT_API_BASE_URL", DEFAULT_WECHAT_API_BASE_URL)}
+    out = {key: env.get(name) or default for key, (name, default) in urls.items()}
+    for key, (name, _) in urls.items():
+        if not out[key].startswith(("https://", "http://")):
+            raise RuntimeError(f"{name} must be an http(s) URL")
+        if stage != LOCAL_STAGE and not out[key].startswith("https://"):
+            raise RuntimeError(f"{name} of stage {stage!r} must be an https URL")
+    out["wechat_miniapp_appid"] = env.get("WECHAT_MINIAPP_APPID", "")
+    public = env.get("YUNDIAN_PUBLIC_URL", "")
+    if public and not public.startswith(("https://", "http://" if stage == LOCAL_STAGE else "https://")):
+        raise RuntimeError("YUNDIAN_PUBLIC_URL must be an https URL (http only on the local stage)")
+    out["public_url"] = public
+    return out
 
 
 def _held_values(stage: str, env: Mapping[str, str], secret: Mapping[str, str] | None) -> dict[str, str]:

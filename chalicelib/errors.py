@@ -19,6 +19,10 @@ class AppError(Exception):
             self.code = code
         self.detail = detail
 
+    def headers(self) -> dict[str, str]:
+        """Response headers this error adds (e.g. `Retry-After`)."""
+        return {}
+
     def body(self) -> dict[str, Any]:
         out: dict[str, Any] = {"code": self.code, "message": self.message}
         if self.detail is not None:
@@ -61,6 +65,20 @@ class Invalid(AppError):
 
     status = 422
     code = "invalid_request"
+
+
+class TooManyRequests(AppError):
+    """A client called too often (429); `retry_after` seconds until it may call again."""
+
+    status = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = max(1, retry_after)
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class StorageUnavailable(AppError):

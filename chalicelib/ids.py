@@ -10,5 +10,5 @@ def new_id(prefix: str) -> str:
 
 
 def new_secret() -> str:
-    """A terminal secret: 32 random bytes, URL-safe."""
+    """A secret shown once (terminals, API keys): 32 random bytes, URL-safe (43 characters)."""
     return secrets.token_urlsafe(32)

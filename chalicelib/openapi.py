@@ -39,6 +39,8 @@ def build_document(version: str = "1.0.0") -> dict[str, Any]:
             item["security"] = []
         elif op.auth in ("none", "alipay", "wechatpay"):
             item["security"] = []
+        elif op.auth == "basic":
+            item["security"] = [{"basic": []}]
         else:
             item["security"] = [{"bearer": []}]
             if op.roles:
@@ -67,6 +69,8 @@ def build_document(version: str = "1.0.0") -> dict[str, Any]:
         "paths": dict(sorted(paths.items())),
         "components": {
             "schemas": schemas,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                                "basic": {"type": "http", "scheme": "basic",
+                                          "description": "an API key: base64(key_id:secret)"}},
         },
     }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from chalicelib.admin_trail.models import MODELS as ADMIN_TRAIL_MODELS
 from chalicelib.contests.models import MODELS as CONTEST_MODELS
+from chalicelib.identity.models import MODELS as IDENTITY_MODELS
 from chalicelib.memberships.models import MODELS as MEMBERSHIP_MODELS
 from chalicelib.onboarding.models import MODELS as ONBOARDING_MODELS
 from chalicelib.payments.models import MODELS as PAYMENT_MODELS
@@ -17,4 +18,5 @@ ALL_MODELS: list[type[BaseModel]] = [
     *MEMBERSHIP_MODELS,
     *CONTEST_MODELS,
     *ADMIN_TRAIL_MODELS,
+    *IDENTITY_MODELS,
 ]

@@ -192,6 +192,58 @@ def banner(base: str, demo: dict[str, Any], tokens: dict[str, str], created: boo
     return "\n".join(lines)
 
 
+ADMIN_KEY_FILE = "admin-api-key.json"
+
+
+def demo_admin_key(services: Any, path: Path) -> dict[str, str]:
+    """A ready admin API key for the local stage (`make run` prints it): created once and kept in
+    `.dynamodb/` (mode 0600), like the demo terminal's secret, since the API shows a secret once;
+    created again when the kept one no longer exchanges for a token (revoked, or a fresh table)."""
+    import base64
+
+    from chalicelib.auth import Principal
+    from chalicelib.errors import AppError
+
+    if path.exists():
+        kept = json.loads(path.read_text())
+        basic = "Basic " + base64.b64encode(f"{kept['key_id']}:{kept['secret']}".encode()).decode()
+        try:
+            services.identity.token(basic)
+            return dict(kept)
+        except AppError:
+            pass
+    created = services.identity.create_key(Principal(sub="make-run", role="admin"),
+                                           json.dumps({"name": "make run (local admin)", "role": "admin"}).encode())
+    kept = {"key_id": created["key_id"], "secret": created["secret"]}
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        json.dump(kept, f)
+    return kept
+
+
+def identity_lines(base: str, demo: dict[str, Any], tokens: dict[str, str], admin_key: dict[str, str],
+                   simulator_url: str) -> str:
+    """The banner's "how to get in" part: the admin API key and the platform logins."""
+    j = "-H 'Content-Type: application/json'"
+    m2 = demo["merchants"][1]["merchant_id"]
+    return "\n".join([
+        "Getting in (identity):",
+        f"  admin API key: id {admin_key['key_id']}  secret {admin_key['secret']}",
+        f"  (kept in .dynamodb/{ADMIN_KEY_FILE}; create more with POST /v1/api-keys)",
+        "  # exchange it for a 1-hour token (then: -H 'Authorization: Bearer <token>'; refresh with /v1/auth/refresh):",
+        f"  curl -s -X POST -u '{admin_key['key_id']}:{admin_key['secret']}' {base}/v1/auth/token",
+        f"  # a customer logs in through the platform simulator ({simulator_url}; any code sandbox:<user id>):",
+        f"  curl -s -X POST {base}/v1/auth/alipay {j} -d '{{\"auth_code\": \"sandbox:2088000000000042\"}}'",
+        f"  curl -s -X POST {base}/v1/auth/wechat {j} -d '{{\"code\": \"sandbox:oDemoBuyer0000000000000000042\"}}'",
+        "  # the second demo merchant authorizes our Alipay app (its seller id becomes a verified binding):",
+        f"  curl -s {base}/v1/merchants/{m2}/bindings/alipay/authorize-url "
+        f"-H 'Authorization: Bearer {tokens['partner']}'",
+        f"  curl -s -X POST {base}/v1/merchants/{m2}/bindings/alipay/authorize "
+        f"-H 'Authorization: Bearer {tokens['partner']}' {j} -d '{{\"app_auth_code\": \"sandbox:2088000000000077\"}}'",
+        "=" * 78,
+    ])
+
+
 def stop_process_group(proc: subprocess.Popen[bytes] | None) -> None:
     if proc is None or proc.poll() is not None:
         return
@@ -217,11 +269,16 @@ def main() -> int:
     base = f"http://127.0.0.1:{port}"
     ddb: LocalDynamo | None = None
     server: subprocess.Popen[bytes] | None = None
+    simulator: Any = None
     try:
         DATA_DIR.mkdir(exist_ok=True)
         print("starting DynamoDB Local ...", flush=True)
         ddb = start(free_port(), db_path=str(DATA_DIR / "data"), log_path=str(DATA_DIR / "dynamodb.log"))
         env = stage_environment(ddb.endpoint)
+        from localdev.platform_simulator import start_local
+
+        simulator, logins_env = start_local(env, DATA_DIR)
+        env.update(logins_env)  # the app's real platform adapters reach the simulator
         own_wechatpay = [name for name in (*WECHATPAY_VARS, "WECHATPAY_PLATFORM_CERTS") if name in os.environ]
         os.environ.update(env)  # same endpoint, credentials and table prefix as the server
 
@@ -237,6 +294,7 @@ def main() -> int:
             print(f"created tables: {', '.join(created_tables)}", flush=True)
         demo, created = seed(services, DEMO_FILE)
         demo_tokens = tokens(services.config.jwt_secret, demo)
+        admin_key = demo_admin_key(services, DATA_DIR / ADMIN_KEY_FILE)
 
         cmd = [sys.executable, "-m", "localdev.server", "--host", "127.0.0.1", "--port", str(port),
                "--stage", STAGE]
@@ -245,12 +303,15 @@ def main() -> int:
                                   preexec_fn=die_with_parent)  # noqa: PLW1509
         wait_http(f"{base}/v1/openapi.json", server)
         print(banner(base, demo, demo_tokens, created, ddb.kind, ddb.endpoint, env, own_wechatpay), flush=True)
+        print(identity_lines(base, demo, demo_tokens, admin_key, simulator.url), flush=True)
         return server.wait()
     except (KeyboardInterrupt, Stop):
         print("\nstopping ...", flush=True)
         return 0
     finally:
         stop_process_group(server)
+        if simulator is not None:
+            simulator.stop()
         if ddb is not None:
             ddb.stop()
 

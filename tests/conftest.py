@@ -30,6 +30,7 @@ from chalicelib.config import Config  # noqa: E402
 from chalicelib.storage import bind, create_tables  # noqa: E402
 from chalicelib.tables import ALL_MODELS  # noqa: E402
 from tests.helpers import Api  # noqa: E402
+from tests.simulator import platform_simulator, platform_simulator_server  # noqa: E402,F401 - fixtures
 
 
 @pytest.fixture(scope="session")

@@ -119,3 +119,18 @@ class Api:
                       {"store_id": store_id, "kind": kind}, token=self.admin())
         assert r.status == 201, r.body
         return TerminalCreds(r.body["terminal_id"], r.body["secret"], store_id, merchant["merchant_id"])
+
+
+class MovableWall:
+    """A wall clock (unix seconds) that starts at the real time and moves only when told: what
+    token lifetimes, the API key cache and the rate limit run on in tests (no sleeping)."""
+
+    def __init__(self, start: float | None = None) -> None:
+        self.now = time.time() if start is None else start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> float:
+        self.now += seconds
+        return self.now

@@ -37,7 +37,7 @@ class Operation:
     method: str
     path: str
     summary: str
-    auth: str  # "bearer" | "terminal" | "none" | "alipay" | "wechatpay"
+    auth: str  # "bearer" | "terminal" | "none" | "basic" | "alipay" | "wechatpay"
     roles: tuple[str, ...]
     body: type[BaseModel] | None
     status: int
@@ -90,8 +90,11 @@ def json_text(value: Any) -> str:
 _UNKNOWN_ID_CODES = {
     "contest_id": "contest_not_found", "membership_id": "membership_not_found", "merchant_id": "merchant_not_found",
     "partner_id": "partner_not_found", "plan_id": "plan_not_found", "store_id": "store_not_found",
-    "terminal_id": "terminal_not_found", "out_trade_no": "payment_not_found",
+    "terminal_id": "terminal_not_found", "out_trade_no": "payment_not_found", "key_id": "key_not_found",
 }
+# Every route under this prefix is rate-limited per client before anything else (each call can cost
+# a request to a payment platform); the deployment throttles the same routes (infra/build.py).
+RATE_LIMITED_PREFIX = "/v1/auth/"
 _INTEGER_PARAMS = frozenset({"n"})  # path integers: `parsing.parse_int` where they are used (a 422)
 
 
@@ -105,7 +108,16 @@ def check_ids(params: dict[str, str], query: dict[str, str]) -> None:
 
 def error_response(err: AppError) -> Response:
     return Response(body=json_text(err.body()), status_code=err.status,
-                    headers={"Content-Type": "application/json"})
+                    headers={"Content-Type": "application/json", **err.headers()})
+
+
+def source_ip(request: Any) -> str:
+    """The caller's address as API Gateway saw it (`requestContext.identity.sourceIp`; `chalice
+    local` and the test client say 127.0.0.1). Never a header: X-Forwarded-For is the caller's to write."""
+    context = getattr(request, "context", None)
+    identity = context.get("identity") if isinstance(context, dict) else None
+    ip = identity.get("sourceIp") if isinstance(identity, dict) else None
+    return ip if isinstance(ip, str) and ip else "unknown"
 
 
 def _raw_body(request: Any) -> bytes:
@@ -148,10 +160,12 @@ class Router:
     application's `Services`) plus the path parameters; `bind(runtime)` — in `app.py` — says
     whose services they are, so no view reaches for a global.
 
-    `auth`: `bearer` (JWT, `roles` checked), `terminal` (signature and nonce checked here),
-    `none`, or `callback` — terminal and platform callbacks, which the payments service
-    authenticates, parses, records and logs itself (the nonce is claimed in the recording
-    transaction); `doc_auth` names what such a route expects in the OpenAPI document."""
+    `auth`: `bearer` (JWT, its API key not revoked — `IdentityService.check_key` — and `roles`
+    checked), `terminal` (signature and nonce checked here), `none`, or `callback` — terminal and
+    platform callbacks, which the payments service authenticates, parses, records and logs itself
+    (the nonce is claimed in the recording transaction); `doc_auth` names what such a route
+    expects in the OpenAPI document (`basic`: a view that reads HTTP Basic credentials itself).
+    Routes under `RATE_LIMITED_PREFIX` are rate-limited per client first (`429 rate_limited`)."""
 
     def __init__(self, name: str) -> None:
         self.blueprint = Blueprint(name)
@@ -186,6 +200,8 @@ class Router:
                 def run() -> Any:
                     raw = ctx.raw = _raw_body(request)
                     services = ctx.services = self.services
+                    if path.startswith(RATE_LIMITED_PREFIX):
+                        services.identity.admit(source_ip(request))
                     if auth == "callback":
                         return view(ctx, **params)
                     if len(raw) > MAX_BODY_BYTES:
@@ -193,6 +209,7 @@ class Router:
                     if auth == "bearer":
                         ctx.principal = decode_bearer(
                             request.headers.get("authorization"), services.config.jwt_secret, wall_clock())
+                        services.identity.check_key(ctx.principal)  # a revoked API key ends its tokens
                         if roles:
                             ctx.principal.require_role(*roles)
                     elif auth == "terminal":

@@ -102,13 +102,22 @@ class OnboardingService:
         """An admin verifies a merchant's platform id (taking it from a mere claim elsewhere)."""
         body = parse_body(PutBinding, raw)
         who.require_role("admin")
+        return self._verify(who, merchant_id, platform, body.id, "merchant.binding_verify")
+
+    def verify_by_platform(self, who: Principal, merchant_id: str, platform: str, platform_id: str) -> BindingChange:
+        """The platform proved `platform_id` is the merchant's (its owner authorized our app there,
+        and the platform named the id): verified like an admin's verification, by `who` — the
+        partner or admin that asked, or the shop owner's redirect — and in the trail as such."""
+        return self._verify(who, merchant_id, platform, platform_id, "merchant.binding_authorize")
+
+    def _verify(self, who: Principal, merchant_id: str, platform: str, platform_id: str, action: str) -> BindingChange:
         platform = self._platform(platform)
-        if not re.fullmatch(PLATFORM_ID_PATTERNS[platform], body.id):
+        if not re.fullmatch(PLATFORM_ID_PATTERNS[platform], platform_id):
             raise Invalid(f"not a {platform} merchant id", code="invalid_value")
         merchant = self.merchant(merchant_id)
-        change = self.repo.verify_binding(merchant, platform, body.id, self.clock.now())
-        what = {"platform": platform, "id": body.id, "moved_from": change.moved_from, "released": change.released}
-        self._trail(who, "merchant.binding_verify", merchant_id, what)
+        change = self.repo.verify_binding(merchant, platform, platform_id, self.clock.now())
+        what = {"platform": platform, "id": platform_id, "moved_from": change.moved_from, "released": change.released}
+        self._trail(who, action, merchant_id, what)
         if change.moved_from is not None:
             self._trail(who, "merchant.binding_move", merchant_id, {**what, "from_merchant_id": change.moved_from})
         return change

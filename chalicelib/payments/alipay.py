@@ -18,9 +18,10 @@ from urllib.parse import unquote_to_bytes
 from zoneinfo import ZoneInfo
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from chalicelib import platform_crypto
 from chalicelib.errors import BadRequest, Invalid, Unauthorized
 from chalicelib.payments.domain import MAX_AMOUNT_FEN, yuan_to_fen
 from chalicelib.schemas import within_bounds
@@ -69,17 +70,7 @@ def sign_content(params: dict[str, str]) -> str:
 
 def load_public_key(text: str) -> rsa.RSAPublicKey:
     """The platform key as PEM, or the bare base64 body the Alipay console shows."""
-    text = text.strip()
-    try:
-        if "BEGIN" in text:
-            key = serialization.load_pem_public_key(text.replace("\\n", "\n").encode())
-        else:
-            key = serialization.load_der_public_key(base64.b64decode("".join(text.split()), validate=True))
-    except (ValueError, binascii.Error, TypeError) as exc:
-        raise ValueError("ALIPAY_PUBLIC_KEY is not an RSA public key") from exc
-    if not isinstance(key, rsa.RSAPublicKey):
-        raise ValueError("ALIPAY_PUBLIC_KEY is not an RSA public key")
-    return key
+    return platform_crypto.load_public_key(text, "ALIPAY_PUBLIC_KEY")
 
 
 def charset_of(params: dict[str, str]) -> str:

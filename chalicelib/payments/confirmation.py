@@ -21,6 +21,8 @@ class Bindings(Protocol):
 
     def binding(self, platform: str, platform_id: str) -> Binding | None: ...
     def verify_binding(self, who: Principal, merchant_id: str, platform: str, raw: bytes) -> BindingChange: ...
+    def verify_by_platform(self, who: Principal, merchant_id: str, platform: str,
+                           platform_id: str) -> BindingChange: ...
 
 
 def binding_doc(b: Binding) -> dict[str, Any]:
@@ -38,6 +40,13 @@ class ConfirmationService:
         """An admin verifies a merchant's platform id; the payments already notified through it are
         confirmed now (a batch) and by the `confirm_bindings` job (the rest, within a minute)."""
         change = self.merchants.verify_binding(who, merchant_id, platform, raw)
+        self._confirm_notified(change.binding, CONFIRM_BATCH)
+        return binding_doc(change.binding)
+
+    def verify_by_platform(self, who: Principal, merchant_id: str, platform: str, platform_id: str) -> dict[str, Any]:
+        """The platform proved the merchant's id (its authorization): verified, and the payments
+        already notified through it confirmed, as for an admin's verification."""
+        change = self.merchants.verify_by_platform(who, merchant_id, platform, platform_id)
         self._confirm_notified(change.binding, CONFIRM_BATCH)
         return binding_doc(change.binding)
 

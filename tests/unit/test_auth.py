@@ -13,6 +13,7 @@ from chalicelib.auth import (
     Principal,
     decode_bearer,
     issue_token,
+    parse_basic,
     parse_terminal_headers,
     terminal_signature,
     verify_signature,
@@ -53,6 +54,30 @@ def test_issue_token_round_trips() -> None:
 ])
 def test_malformed_headers(header: str | None, code: str) -> None:
     assert code_of(header) == code
+
+
+def test_the_key_id_claim_is_parsed_strictly() -> None:
+    p = decode_bearer(bearer(sub="key_1", role="admin", key_id="key_1", iss="yundian", iat=int(time.time())),
+                      SECRET, time.time())
+    assert p == Principal("key_1", "admin", key_id="key_1")
+    assert decode_bearer(bearer(sub="a", role="admin"), SECRET, time.time()).key_id is None
+    for bad in (None, "", 7, ["key_1"], "k" * 129, "key 1", True):
+        assert code_of(bearer(sub="a", role="admin", key_id=bad)) == "invalid_token"
+
+
+def test_a_token_issued_a_moment_ahead_of_this_clock_is_accepted() -> None:
+    # iat is informational: another container's clock may run a little ahead
+    assert decode_bearer(bearer(sub="a", role="admin", iat=int(time.time()) + 2), SECRET, time.time()).sub == "a"
+
+
+def test_basic_credentials() -> None:
+    assert parse_basic("Basic a2V5XzE6czNjcjp0") == ("key_1", "s3cr:t")  # the secret may hold a colon
+    assert parse_basic("basic  a2V5XzE6czNjcjp0 ") == ("key_1", "s3cr:t")
+    for bad in (None, "", "Basic", "Bearer a2V5XzE6czNjcjp0", "Basic a2V5XzE6czNjcjp", "Basic *",
+                "Basic OnNlY3JldA==", "Basic a2V5Og==", "Basic a2V5", "Basic " + "QUFB" * 300):
+        with pytest.raises(Unauthorized) as e:
+            parse_basic(bad)
+        assert e.value.code == "bad_credentials", bad
 
 
 def test_expired_token() -> None:

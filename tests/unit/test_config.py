@@ -112,3 +112,31 @@ def test_make_package_refuses_the_local_stage() -> None:
                           capture_output=True, text=True, timeout=60)
     assert done.returncode != 0
     assert "the local stage cannot be packaged for deployment" in done.stderr
+
+
+PLATFORM_URLS = {"ALIPAY_GATEWAY_URL": "alipay_gateway_url", "ALIPAY_APP_AUTH_URL": "alipay_app_auth_url",
+                 "WECHAT_API_BASE_URL": "wechat_api_base_url"}
+
+
+def test_the_platforms_endpoints_default_to_the_real_ones() -> None:
+    deployed_config = Config.from_env(_stage_env("dev"), secret=STAGE_SECRET)
+    for config in (Config.from_env({"YUNDIAN_STAGE": "local"}), deployed_config):
+        assert (config.alipay_gateway_url, config.alipay_app_auth_url, config.wechat_api_base_url) == (
+            "https://openapi.alipay.com/gateway.do", "https://openauth.alipay.com/oauth2/appToAppAuth.htm",
+            "https://api.weixin.qq.com")
+        assert config.wechat_miniapp_appid == ""
+    local = Config.from_env({"YUNDIAN_STAGE": "local", "WECHAT_MINIAPP_APPID": "wx00000000000000a1",
+                             **{name: f"http://127.0.0.1:9/{name}" for name in PLATFORM_URLS}})
+    assert {field: getattr(local, field) for field in PLATFORM_URLS.values()} == {
+        field: f"http://127.0.0.1:9/{name}" for name, field in PLATFORM_URLS.items()}  # the simulator
+    assert local.wechat_miniapp_appid == "wx00000000000000a1"
+
+
+@pytest.mark.parametrize("name", sorted(PLATFORM_URLS))
+def test_a_deployed_stage_reaches_the_platforms_over_https_only(name: str) -> None:
+    with pytest.raises(RuntimeError, match=f"{name} of stage 'dev' must be an https URL"):
+        Config.from_env({**_stage_env("dev"), name: "http://api.weixin.qq.com"}, secret=STAGE_SECRET)
+    with pytest.raises(RuntimeError, match=f"{name} must be an http"):
+        Config.from_env({"YUNDIAN_STAGE": "local", name: "ftp://example.com"})
+    assert Config.from_env({**_stage_env("dev"), name: "https://sandbox.example.com/gateway.do"},
+                           secret=STAGE_SECRET)

@@ -135,3 +135,17 @@ def test_unresolved_secret_references_refuse_to_start() -> None:
     config = Config.from_env({"YUNDIAN_STAGE": "dev", "YUNDIAN_JWT_SECRET": "s" * 40,
                               "YUNDIAN_FEE_PROVIDER": "sandbox"})
     assert config.table_name("partners") == "yundian-dev-partners"
+
+
+def test_every_auth_route_is_throttled_on_deployed_stages() -> None:
+    import app  # noqa: F401 - declares every route
+    from chalicelib.api.routing import OPERATIONS
+
+    props = build.resources_template()["Resources"][build.REST_API]["Properties"]
+    throttled = {(s["ResourcePath"], s["HttpMethod"]) for s in props["MethodSettings"]}
+    auth = {(build.resource_path(op.path), op.method) for op in OPERATIONS if op.path.startswith("/v1/auth/")}
+    assert {("/~1v1~1auth~1token", "POST"), ("/~1v1~1auth~1refresh", "POST")} <= auth == throttled
+    assert all(s["ThrottlingRateLimit"] > 0 and s["ThrottlingBurstLimit"] > 0 for s in props["MethodSettings"])
+    response = props["GatewayResponses"]["THROTTLED"]  # API Gateway's own 429 in the contract's shape
+    assert response["StatusCode"] == 429
+    assert json.loads(response["ResponseTemplates"]["application/json"])["code"] == "rate_limited"

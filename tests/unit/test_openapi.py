@@ -18,6 +18,8 @@ CONTRACT_PATHS = {
     ("post", "/v1/admin/clock"), ("get", "/v1/admin/clock"),
     ("get", "/v1/merchants/{merchant_id}/payments"), ("get", "/v1/merchants/{merchant_id}/payments/{out_trade_no}"),
     ("get", "/v1/memberships/{membership_id}/savings"),
+    ("post", "/v1/api-keys"), ("get", "/v1/api-keys"), ("delete", "/v1/api-keys/{key_id}"),
+    ("post", "/v1/auth/token"), ("post", "/v1/auth/refresh"),
 }
 
 

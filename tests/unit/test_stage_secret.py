@@ -69,9 +69,17 @@ def _platform_certificate(ca: rsa.RSAPrivateKey) -> str:
     return cert.public_bytes(serialization.Encoding.PEM).decode()
 
 
+def _bare_private(key: rsa.RSAPrivateKey) -> str:
+    """A private key as the bare base64 body of its PKCS#1 DER."""
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                            serialization.NoEncryption()).decode()
+    return "".join(pem.strip().splitlines()[1:-1])
+
+
 def _stage_values() -> dict[str, str]:
     """One stage's secret-held values as a real stage has them: both WeChat Pay key modes (a
-    platform certificate bundle of two, as during a certificate rotation) and Alipay's key."""
+    platform certificate bundle of two, as during a certificate rotation), Alipay's key, our
+    app's private key and the mini-program's secret."""
     ca = _key()
     return {
         "jwt_secret": secrets.token_urlsafe(48),
@@ -82,6 +90,8 @@ def _stage_values() -> dict[str, str]:
         "wechatpay_public_key_id": "PUB_KEY_ID_" + "".join(secrets.choice("0123456789") for _ in range(32)),
         "wechatpay_public_key": _public_pem(_key()),
         "wechatpay_platform_certs": _platform_certificate(ca) + _platform_certificate(ca),
+        "alipay_app_private_key": _bare_private(_key()),  # as Alipay's key tool gives it
+        "wechat_miniapp_secret": secrets.token_hex(16),
     }
 
 
