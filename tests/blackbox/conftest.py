@@ -34,6 +34,7 @@ from tests.helpers import Reply
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_ID = "2021009900000001"
+WECHAT_APPID, WECHAT_SECRET = "wx0000000000bb0001", "blackbox-" + secrets.token_hex(12)
 JWT_SECRET = "blackbox-secret-" + secrets.token_hex(16)
 
 @dataclass
@@ -95,18 +96,28 @@ def _stage_prefix() -> str | None:
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    from localdev.platform_simulator import start as start_simulator
     from scripts.dynamodb_local import start
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)  # the platform's
+    app_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)  # our app's, for its requests
     public_pem = key.public_key().public_bytes(serialization.Encoding.PEM,
                                                 serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    app_pem = app_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption()).decode()
+    app_public_pem = app_key.public_key().public_bytes(serialization.Encoding.PEM,
+                                                       serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    # the platforms' stand-in, as `make run` starts it: it signs Alipay answers with the platform key
+    simulator = start_simulator("127.0.0.1", 0, alipay_app_public_key_pem=app_public_pem,
+                                alipay_platform_private_key=key, wechat_appid=WECHAT_APPID,
+                                wechat_secret=WECHAT_SECRET, alipay_app_id=APP_ID)
     ddb = start()  # in memory, free port
     server: subprocess.Popen[bytes] | None = None
     log_path = tmp_path_factory.mktemp("blackbox") / "local-server.log"
     try:
         prefix = f"bb{secrets.token_hex(3)}-"
         env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("AWS_", "YUNDIAN_", "ALIPAY_", "POWERTOOLS_"))}
+               if not k.startswith(("AWS_", "YUNDIAN_", "ALIPAY_", "WECHAT", "POWERTOOLS_"))}
         env.update({
             "AWS_ENDPOINT_URL_DYNAMODB": ddb.endpoint,
             "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
@@ -116,6 +127,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "ALIPAY_APP_ID": APP_ID,
             # the bare base64 body, as the platform console shows it
             "ALIPAY_PUBLIC_KEY": "".join(public_pem.strip().splitlines()[1:-1]),
+            "ALIPAY_APP_PRIVATE_KEY": app_pem, "ALIPAY_GATEWAY_URL": simulator.alipay_gateway_url,
+            "WECHAT_MINIAPP_APPID": WECHAT_APPID, "WECHAT_MINIAPP_SECRET": WECHAT_SECRET,
+            "WECHAT_API_BASE_URL": simulator.url,
             "POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_TRACE_DISABLED": "true",
             # the server runs the stream event sources (the contest's feed) and the schedules,
             # these rarely, so the tests run the jobs when they mean to
@@ -138,6 +152,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     finally:
         stop_process_group(server)
         ddb.stop()
+        simulator.stop()
 
 
 def b64(data: bytes) -> str:
