@@ -39,9 +39,11 @@ from chalicelib.memberships.dynamo import (
 from chalicelib.memberships.idempotency import Idempotency, IdempotencyStore
 from chalicelib.memberships.ports import MembershipRepository
 from chalicelib.memberships.provider import FeeProvider, build_fee_provider
+from chalicelib.memberships.reading import MembershipReads
 from chalicelib.memberships.service import MembershipService
 from chalicelib.onboarding.dynamo import DynamoOnboardingRepository, DynamoTerminalGuards
 from chalicelib.onboarding.ports import OnboardingRepository
+from chalicelib.onboarding.reading import OnboardingReads
 from chalicelib.onboarding.service import OnboardingService, TerminalAuthenticator
 from chalicelib.payments import audit as payments_audit
 from chalicelib.payments.confirmation import ConfirmationService
@@ -79,6 +81,8 @@ class Services:
     confirmations: ConfirmationService
     identity: IdentityService
     platform_logins: PlatformLogins
+    onboarding_reads: OnboardingReads
+    membership_reads: MembershipReads
     jobs: dict[str, Job] = field(default_factory=dict)
     audit_checks: list[Check] = field(default_factory=list)
     # table base name -> the handler of that table's DynamoDB Stream batches
@@ -155,13 +159,28 @@ def bootstrap(
     return Services(
         config=config, clock=clock, onboarding=onboarding, terminal_auth=TerminalAuthenticator(onboarding_repo),
         payments=payments, memberships=memberships, contests=contests,
-        payment_reads=payment_reads, payment_figures=PaymentFigures(payments_repo, clock, config, onboarding, savings),
+        payment_reads=payment_reads,
+        payment_figures=PaymentFigures(payments_repo, clock, config, onboarding, savings, cursors),
         confirmations=confirmations, identity=identity, platform_logins=platform_logins,
+        onboarding_reads=OnboardingReads(onboarding_repo, onboarding, cursors),
+        membership_reads=MembershipReads(membership_repo, onboarding, clock, cursors),
         onboarding_repo=onboarding_repo, payments_repo=payments_repo, membership_repo=membership_repo,
         jobs={"memberships_lifecycle": memberships.run_lifecycle, "rank_contests": contests.rank_all,
-              "confirm_bindings": confirmations.run_confirmations},
+              "confirm_bindings": confirmations.run_confirmations,
+              "backfill_list_order": lambda: _backfill_list_order(onboarding_repo, membership_repo)},
         audit_checks=[*payments_audit.checks(payments_repo, history, savings),
                       memberships.audit_fees, contests.audit_check],
         stream_handlers={"payments": contests.handle_payment_stream,
                          "memberships": contests.handle_membership_stream},
     )
+
+
+def _backfill_list_order(*repos: Any) -> dict[str, Any]:
+    """The `backfill_list_order` job: items written before the lists existed join them (the
+    DynamoDB adapters; a fake repository writes its items complete and has nothing to do)."""
+    written: dict[str, int] = {}
+    for repo in repos:
+        backfill = getattr(repo, "backfill_list_order", None)
+        if backfill is not None:
+            written.update(backfill())
+    return {"written": written}

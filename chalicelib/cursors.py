@@ -29,14 +29,21 @@ from typing import Any
 
 from chalicelib.auth import Principal
 from chalicelib.errors import BadRequest
+from chalicelib.parsing import parse_int
 
 KEY_LABEL = b"yundian-cursor-v1"
+DEFAULT_LIMIT, MAX_LIMIT = 50, 200  # every list's `limit` (contract: 1..200, default 50)
 MAX_CURSOR_CHARS = 1024
 _TOKEN_RE = re.compile(rf"^[A-Za-z0-9_-]{{1,{MAX_CURSOR_CHARS}}}\.[A-Za-z0-9_-]{{43}}$")  # body . MAC
 
 
 def invalid_cursor() -> BadRequest:
     return BadRequest("cursor is not valid for this list, query or caller", code="invalid_cursor")
+
+
+def parse_limit(text: str | None) -> int:
+    """A list's `limit`: 1..200 in ASCII digits, default 50; `422 invalid_value` otherwise."""
+    return DEFAULT_LIMIT if text is None else parse_int(text, "limit", lo=1, hi=MAX_LIMIT)
 
 
 def _b64(data: bytes) -> str:

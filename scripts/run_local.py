@@ -292,6 +292,7 @@ def main() -> int:
         created_tables = create_tables(ALL_MODELS)
         if created_tables:
             print(f"created tables: {', '.join(created_tables)}", flush=True)
+        services.jobs["backfill_list_order"]()  # data of an older `make run` joins the lists (idempotent)
         demo, created = seed(services, DEMO_FILE)
         demo_tokens = tokens(services.config.jwt_secret, demo)
         admin_key = demo_admin_key(services, DATA_DIR / ADMIN_KEY_FILE)

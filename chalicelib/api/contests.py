@@ -26,6 +26,12 @@ def create_contest(ctx: Ctx) -> dict[str, Any]:
     return ctx.services.contests.create(ctx.who, ctx.raw)
 
 
+@router.route("/v1/contests", "GET", roles=("admin", "partner"), tag="contests")
+def list_contests(ctx: Ctx) -> dict[str, Any]:
+    """Every contest, newest first, with its rounds and whether each is settled."""
+    return ctx.services.contests.all_contests(ctx.who)
+
+
 @router.route("/v1/contests/{contest_id}", "GET", roles=("admin", "partner"), tag="contests")
 def get_contest(ctx: Ctx, contest_id: str) -> dict[str, Any]:
     """A contest with its round windows."""

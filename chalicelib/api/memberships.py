@@ -29,6 +29,19 @@ def create_plan(ctx: Ctx, merchant_id: str) -> dict[str, Any]:
     return ctx.services.memberships.create_plan(ctx.who, merchant_id, ctx.raw)
 
 
+@router.route("/v1/merchants/{merchant_id}/plans", "GET", roles=("admin", "partner", "merchant"), tag="memberships")
+def list_plans(ctx: Ctx, merchant_id: str) -> dict[str, Any]:
+    """A merchant's membership plans."""
+    return ctx.services.membership_reads.plans(ctx.who, merchant_id)
+
+
+@router.route("/v1/merchants/{merchant_id}/memberships", "GET", roles=("admin", "partner", "merchant"),
+              tag="memberships")
+def list_memberships(ctx: Ctx, merchant_id: str) -> dict[str, Any]:
+    """A merchant's memberships, newest first, page by page (`status` filters)."""
+    return ctx.services.membership_reads.memberships(ctx.who, merchant_id, ctx.query)
+
+
 @router.route("/v1/memberships", "POST", roles=("customer",), body=LockIn, status=201, tag="memberships")
 def lock_in(ctx: Ctx) -> Response:
     """Lock a plan's fee and become a member (idempotent by Idempotency-Key)."""

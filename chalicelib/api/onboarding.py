@@ -16,6 +16,37 @@ def create_partner(ctx: Ctx) -> dict[str, Any]:
     return ctx.services.onboarding.create_partner(ctx.who, ctx.raw)
 
 
+@router.route("/v1/partners", "GET", roles=("admin",), tag="onboarding")
+def list_partners(ctx: Ctx) -> dict[str, Any]:
+    """Every partner, newest first, page by page (admin)."""
+    return ctx.services.onboarding_reads.partners(ctx.who, ctx.query)
+
+
+@router.route("/v1/partners/{partner_id}", "GET", roles=("admin", "partner"), tag="onboarding")
+def get_partner(ctx: Ctx, partner_id: str) -> dict[str, Any]:
+    """One partner (admin, the partner itself)."""
+    return ctx.services.onboarding_reads.partner(ctx.who, partner_id)
+
+
+@router.route("/v1/partners/{partner_id}/merchants", "GET", roles=("admin", "partner"), tag="onboarding")
+def list_merchants(ctx: Ctx, partner_id: str) -> dict[str, Any]:
+    """A partner's merchants, newest first, page by page."""
+    return ctx.services.onboarding_reads.merchants(ctx.who, partner_id, ctx.query)
+
+
+@router.route("/v1/merchants/{merchant_id}", "GET", roles=("admin", "partner", "merchant"), tag="onboarding")
+def get_merchant(ctx: Ctx, merchant_id: str) -> dict[str, Any]:
+    """One merchant with its stores and platform bindings."""
+    return ctx.services.onboarding_reads.merchant(ctx.who, merchant_id)
+
+
+@router.route("/v1/merchants/{merchant_id}/terminals", "GET", roles=("admin", "partner", "merchant"),
+              tag="onboarding")
+def list_terminals(ctx: Ctx, merchant_id: str) -> dict[str, Any]:
+    """A merchant's terminals, revoked ones included (never a secret)."""
+    return ctx.services.onboarding_reads.terminals(ctx.who, merchant_id)
+
+
 @router.route("/v1/partners/{partner_id}/merchants", "POST", roles=("admin", "partner"), body=CreateMerchant,
        status=201, tag="onboarding")
 def create_merchant(ctx: Ctx, partner_id: str) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Routes: OpenAPI document, jobs, audit and the local test clock."""
+"""Routes: OpenAPI document, deployment meta, jobs, audit and the local test clock."""
 
 from __future__ import annotations
 
@@ -29,6 +29,12 @@ def openapi(ctx: Ctx) -> dict[str, Any]:
     from chalicelib.openapi import build_document
 
     return build_document()
+
+
+@router.route("/v1/meta", "GET", auth="none", tag="operations")
+def meta(ctx: Ctx) -> dict[str, Any]:
+    """The deployment's time zone (business days, times shown to people) and stage."""
+    return {"time_zone": ctx.services.config.tz_name, "stage": ctx.services.config.stage}
 
 
 @router.route("/v1/admin/jobs/{name}", "POST", roles=("admin",), tag="operations")

@@ -59,17 +59,25 @@ def dashboard(ctx: Ctx, merchant_id: str) -> dict[str, Any]:
     return ctx.services.payment_figures.dashboard(ctx.who, merchant_id, ctx.query.get("date"))
 
 
+@router.route("/v1/merchants/{merchant_id}/dashboard/series", "GET", roles=("admin", "partner", "merchant"),
+              tag="payments")
+def dashboard_series(ctx: Ctx, merchant_id: str) -> dict[str, Any]:
+    """A merchant's day figures from `?from=` to `?to=` (YYYY-MM-DD, both inclusive, at most 92 days)."""
+    return ctx.services.payment_figures.series(ctx.who, merchant_id, ctx.query)
+
+
 @router.route("/v1/merchants/{merchant_id}/callbacks", "GET", roles=("admin", "partner", "merchant"),
               tag="payments")
 def merchant_callbacks(ctx: Ctx, merchant_id: str) -> dict[str, Any]:
     """The latest callbacks received for a merchant, as sent, with their outcomes (kept 30 days)."""
-    return ctx.services.payment_figures.callbacks(ctx.who, merchant_id, None)
+    return ctx.services.payment_figures.callbacks(ctx.who, merchant_id, ctx.query)
 
 
 @router.route("/v1/admin/callbacks", "GET", roles=("admin",), tag="payments")
 def unattributed_callbacks(ctx: Ctx) -> dict[str, Any]:
-    """Callbacks that could not be tied to a merchant (`?source=terminal|alipay`)."""
-    return ctx.services.payment_figures.callbacks(ctx.who, None, ctx.query.get("source"))
+    """Callbacks that could not be tied to a merchant (`?source=terminal|alipay|wechatpay`, all
+    three merged without it), newest first, `?limit=` at a time; follow `next_cursor` with `?cursor=`."""
+    return ctx.services.payment_figures.callbacks(ctx.who, None, ctx.query)
 
 
 @router.route("/v1/merchants/{merchant_id}/payments", "GET", roles=("admin", "partner", "merchant"), tag="payments")

@@ -5,6 +5,7 @@ contest whose rules lack a rule added later reads back with what it meant when i
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import asdict
 from datetime import datetime
 from decimal import Decimal
@@ -42,9 +43,10 @@ def contest_from_doc(d: dict[str, Any]) -> Contest:
     )
 
 
-def public_contest(c: Contest) -> dict[str, Any]:
+def public_contest(c: Contest, settled: Collection[int] = ()) -> dict[str, Any]:
+    """The contest as the API shows it; `settled` are the rounds with a final result."""
     doc = contest_doc(c)
     doc.pop("rounds_count")
-    doc["rounds"] = [{"round": w.round, "starts_at": iso(w.starts_at), "ends_at": iso(w.ends_at)}
-                     for w in c.windows()]
+    doc["rounds"] = [{"round": w.round, "starts_at": iso(w.starts_at), "ends_at": iso(w.ends_at),
+                      "settled": w.round in settled} for w in c.windows()]
     return doc

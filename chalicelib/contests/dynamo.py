@@ -135,6 +135,15 @@ class DynamoContestRepository:
     def list_contests(self) -> list[dict[str, Any]]:
         return with_retries(lambda: [json.loads(m.data or "{}") for m in ContestModel.query(CATALOG)])
 
+    def settled_rounds(self, contest_id: str) -> set[int]:
+        """One Query of the contest's board heads (`R#<round>#<kind>`, keys only)."""
+        def query() -> set[int]:
+            return {int(m.sk.split("#")[1]) for m in ContestModel.query(
+                _head_pk(contest_id), ContestModel.sk.startswith("R#"), consistent_read=True,
+                attributes_to_get=["pk", "sk"]) if m.sk.endswith("#final")}
+
+        return with_retries(query)
+
     # -- boards (snapshot: replaced by newer rankings; final: written once)
     def write_pages(self, contest_id: str, round_no: int, version: str, entries: list[dict[str, Any]]) -> int:
         pk = _pages_pk(contest_id, round_no, version)

@@ -138,6 +138,10 @@ class ContestRepository(Protocol):
 
     def list_contests(self) -> list[dict[str, Any]]: ...
 
+    def settled_rounds(self, contest_id: str) -> set[int]:
+        """The rounds of a contest with a final (settled) result."""
+        ...
+
     def write_pages(self, contest_id: str, round_no: int, version: str, entries: list[dict[str, Any]]) -> int:
         """Store a board's entries under `version` (not yet visible); returns the page count."""
         ...

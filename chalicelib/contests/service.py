@@ -114,8 +114,17 @@ class ContestService:
         return contest_from_doc(doc)
 
     def get(self, who: Principal, contest_id: str) -> dict[str, Any]:
+        """A contest with its rounds, each saying whether it is settled."""
         who.require_role("admin", "partner")
-        return public_contest(self.contest(contest_id))
+        contest = self.contest(contest_id)
+        return public_contest(contest, self.repo.settled_rounds(contest_id))
+
+    def all_contests(self, who: Principal) -> dict[str, Any]:
+        """`{"contests": [...]}`, newest first, each as `get` shows it."""
+        who.require_role("admin", "partner")
+        contests = sorted((contest_from_doc(d) for d in self.repo.list_contests()),
+                          key=lambda c: (c.created_at.timestamp() if c.created_at else 0.0, c.contest_id), reverse=True)
+        return {"contests": [public_contest(c, self.repo.settled_rounds(c.contest_id)) for c in contests]}
 
     # -- leaderboard and standing (served from stored boards, never recomputed per read)
     def leaderboard(self, who: Principal, contest_id: str, round_param: str | None,

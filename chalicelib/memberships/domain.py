@@ -24,6 +24,7 @@ ACTIVE, EXPIRED, REFUNDED, SETTLED = "active", "expired", "refunded", "settled"
 # Savings still move while the membership is active or expired-but-unsettled; frozen after.
 SAVINGS_OPEN_STATUSES = (ACTIVE, EXPIRED)
 FINAL_STATUSES = (REFUNDED, SETTLED)
+STATUSES = (ACTIVE, EXPIRED, REFUNDED, SETTLED)  # what a membership shows (`Membership.status_at`)
 
 # Ledger accounts of the fee (double entry: the lines of every entry sum to zero).
 CUSTOMER_FUNDS = "customer_funds"  # the customer's money outside the platform

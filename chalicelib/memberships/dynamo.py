@@ -56,6 +56,7 @@ from chalicelib.memberships.models import (
 from chalicelib.memberships.models import IdempotencyRecordModel as Rec
 from chalicelib.memberships.ports import MembershipRecord
 from chalicelib.observability import logger
+from chalicelib.onboarding.domain import ListPosition, Page, list_order
 from chalicelib.payments.ports import NO_SAVINGS, SavingsDecision
 from chalicelib.storage import (
     GuardModel,
@@ -101,6 +102,21 @@ def _entry(m: MembershipLedgerModel) -> LedgerEntry:
     return LedgerEntry(m.membership_id, m.kind, tuple((ln.account, int(ln.amount_fen)) for ln in m.lines), m.at)
 
 
+def _shown_as(status: str | None, now: datetime) -> Condition | None:
+    """`Membership.status_at(now) == status` as a condition on the stored item."""
+    open_ = MembershipModel.status.is_in(*SAVINGS_OPEN_STATUSES)  # active or expired, as stored
+    if status == ACTIVE:
+        return (MembershipModel.status == ACTIVE) & (MembershipModel.ends_at > now)
+    if status == EXPIRED:
+        return open_ & (MembershipModel.refund_deadline > now) & (
+            (MembershipModel.status == EXPIRED) | (MembershipModel.ends_at <= now))
+    if status == SETTLED:
+        return (MembershipModel.status == SETTLED) | (open_ & (MembershipModel.refund_deadline <= now))
+    if status == REFUNDED:
+        return MembershipModel.status == REFUNDED
+    return None
+
+
 def _expiring(m: Membership) -> list[Action]:
     """`active` → `expired`: next due at the refund deadline."""
     return [MembershipModel.status.set(EXPIRED), MembershipModel.due_at.set(m.refund_deadline)]
@@ -114,6 +130,17 @@ class DynamoMembershipRepository:
 
     def __init__(self, connection: Connection) -> None:
         self._conn = connection
+
+    def backfill_list_order(self) -> dict[str, int]:
+        """A one-off migration (job `backfill_list_order`): memberships locked before the lists
+        existed get their `list_order`; conditional on it still missing, so safe to run again."""
+        missing = with_retries(lambda: list(MembershipModel.scan(MembershipModel.list_order.does_not_exist())))
+        written = 0
+        for item in missing:
+            order = list_order(item.created_at, item.membership_id)
+            written += update_if(item, [MembershipModel.list_order.set(order)],
+                                 MembershipModel.list_order.does_not_exist())
+        return {MembershipModel.TABLE: written}
 
     # -- plans
     def add_plan(self, plan: Plan) -> None:
@@ -147,6 +174,28 @@ class DynamoMembershipRepository:
         return with_retries(lambda: [_membership(m) for m in MembershipModel.customer_index.query(
             customer_id, scan_index_forward=False)])
 
+    def merchant_page(self, merchant_id: str, status: str | None, now: datetime, limit: int,
+                      after: ListPosition | None) -> Page[Membership]:
+        start = None if after is None else {"merchant_id": {"S": merchant_id}, "list_order": {"S": after.order},
+                                            "membership_id": {"S": after.item_id}}
+
+        def read() -> list[Membership]:
+            found: list[Membership] = []
+            # the filter is `status_at` as a condition; the index reads on until the page is full
+            # (DynamoDB's Limit counts items before the filter)
+            for item in MembershipModel.merchant_created_index.query(
+                    merchant_id, scan_index_forward=False, filter_condition=_shown_as(status, now),
+                    page_size=limit + 1, last_evaluated_key=start):
+                m = _membership(item)
+                if status is None or m.status_at(now) == status:
+                    found.append(m)
+                    if len(found) > limit:
+                        break
+            return found
+
+        rows = with_retries(read)
+        return Page(tuple(rows[:limit]), more=len(rows) > limit)
+
     def for_member(self, merchant_id: str, customer_id: str, started_by: datetime) -> list[Membership]:
         return with_retries(lambda: [_membership(m) for m in MembershipModel.member_index.query(
             member_key(merchant_id, customer_id), MembershipModel.starts_at <= started_by,
@@ -168,6 +217,7 @@ class DynamoMembershipRepository:
             status=ACTIVE, fee_fen=m.fee_fen, discount_percent=m.discount_percent,
             max_discount_per_order_fen=m.max_discount_per_order_fen, savings_fen=0, starts_at=m.starts_at,
             ends_at=m.ends_at, refund_deadline=m.refund_deadline, created_at=m.created_at,
+            list_order=list_order(m.created_at, m.membership_id),
             due_shard=due_shard(m.membership_id), due_at=m.ends_at, provider_ref=provider_ref,
         )
         stale: Membership | None = None  # a holder whose period ended but the job has not expired yet

@@ -105,6 +105,17 @@ class MembershipsByMerchant(GlobalSecondaryIndex["MembershipModel"]):
     starts_at = UTCDateTimeAttribute(range_key=True)
 
 
+class MembershipsByCreation(GlobalSecondaryIndex["MembershipModel"]):
+    """A merchant's memberships, newest first (its members list)."""
+
+    class Meta:
+        index_name = "merchant_created_index"
+        projection = AllProjection()
+
+    merchant_id = UnicodeAttribute(hash_key=True)
+    list_order = UnicodeAttribute(range_key=True)
+
+
 class MembershipsByPartner(GlobalSecondaryIndex["MembershipModel"]):
     """Memberships locked at a partner's merchants by time (contest `new_members`)."""
 
@@ -138,6 +149,7 @@ class MembershipModel(BaseModel):
     ends_at = UTCDateTimeAttribute()
     refund_deadline = UTCDateTimeAttribute()
     created_at = UTCDateTimeAttribute()
+    list_order = UnicodeAttribute(null=True)  # `onboarding.domain.list_order(created_at, membership_id)`
     refund_fen = NumberAttribute(null=True)
     refunded_at = UTCDateTimeAttribute(null=True)
     settled_at = UTCDateTimeAttribute(null=True)
@@ -152,6 +164,7 @@ class MembershipModel(BaseModel):
     customer_index = MembershipsByCustomer()
     due_index = MembershipsDue()
     merchant_index = MembershipsByMerchant()
+    merchant_created_index = MembershipsByCreation()
     partner_index = MembershipsByPartner()
 
 

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from chalicelib.memberships.domain import LedgerEntry, Membership, Plan
+from chalicelib.onboarding.domain import ListPosition, Page
 
 
 class MembershipRepository(Protocol):
@@ -30,6 +31,10 @@ class MembershipRepository(Protocol):
         """Read consistently."""
     def for_customer(self, customer_id: str) -> list[Membership]:
         """Newest first."""
+    def merchant_page(self, merchant_id: str, status: str | None, now: datetime, limit: int,
+                      after: ListPosition | None) -> Page[Membership]:
+        """Up to `limit` of the merchant's memberships, newest first (`list_order` descending),
+        after `after`; only those whose status at `now` (`Membership.status_at`) is `status`, if given."""
     def for_member(self, merchant_id: str, customer_id: str, started_by: datetime) -> list[Membership]:
         """The customer's memberships at the merchant started by then, newest first."""
     def active_holder(self, merchant_id: str, customer_id: str) -> str | None:

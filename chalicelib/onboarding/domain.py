@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Literal
+from datetime import UTC, datetime
+from typing import Generic, Literal, TypeVar
 
 from chalicelib.errors import Conflict
 from chalicelib.onboarding.platforms import ALIPAY, PLATFORM_ID_PATTERNS, PLATFORMS, WECHATPAY  # noqa: F401
@@ -59,6 +59,48 @@ class Terminal:
     @property
     def revoked(self) -> bool:
         return self.revoked_at is not None
+
+
+@dataclass(frozen=True)
+class TerminalInfo:
+    """A terminal as its merchant's list shows it: never its secret (the list's index does not
+    even project it)."""
+
+    terminal_id: str
+    merchant_id: str
+    store_id: str
+    kind: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
+
+
+def list_order(created_at: datetime, item_id: str) -> str:
+    """The sort key of an item in a list: creation time (UTC, fixed width) then id, so newest
+    first is descending order and no two items tie."""
+    return f"{created_at.astimezone(UTC):%Y-%m-%dT%H:%M:%S.%f}Z#{item_id}"
+
+
+@dataclass(frozen=True)
+class ListPosition:
+    """Where a page ends: the last item's `list_order` and id (its table key)."""
+
+    order: str
+    item_id: str
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list, and whether more follow."""
+
+    items: tuple[T, ...]
+    more: bool
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ the payments area's recording transaction."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
@@ -21,14 +22,19 @@ from chalicelib.onboarding.domain import (
     WECHATPAY,
     Binding,
     BindingChange,
+    ListPosition,
     Merchant,
+    Page,
     Partner,
     Store,
     Terminal,
     TerminalGuard,
+    TerminalInfo,
+    list_order,
     verification,
 )
 from chalicelib.onboarding.models import (
+    PARTNER_KIND,
     PLATFORM_ATTRS,
     BindingModel,
     MerchantModel,
@@ -81,6 +87,18 @@ def _terminal(m: TerminalModel) -> Terminal:
                     m.created_at, m.revoked_at)
 
 
+def _terminal_info(m: TerminalModel) -> TerminalInfo:
+    return TerminalInfo(m.terminal_id, m.merchant_id, m.store_id, m.kind, m.created_at, m.revoked_at)
+
+
+def _start_key(table_key: str, hash_name: str, hash_value: str, after: ListPosition | None) -> dict[str, Any] | None:
+    """Where a page resumes: the last item's index key and table key, as DynamoDB's own
+    LastEvaluatedKey would be."""
+    if after is None:
+        return None
+    return {hash_name: {"S": hash_value}, "list_order": {"S": after.order}, table_key: {"S": after.item_id}}
+
+
 def _nonce_claim(terminal_id: str, nonce: str, now: datetime, ttl_seconds: int) -> tuple[GuardModel, Any]:
     """The guard item of a nonce and the condition that it is free (`domain.nonce_free`: never
     seen, or its claim expired — TTL deletion is lazy, so an expired claim may still be stored)."""
@@ -91,12 +109,36 @@ def _nonce_claim(terminal_id: str, nonce: str, now: datetime, ttl_seconds: int) 
 BINDING_ATTEMPTS = 4
 
 
+def _missing_list_order(model: Any) -> list[Any]:
+    return list(model.scan(model.list_order.does_not_exist()))
+
+
 class DynamoOnboardingRepository:
     def __init__(self, connection: Connection) -> None:
         self._conn = connection
 
+    def backfill_list_order(self) -> dict[str, int]:
+        """A one-off migration (job `backfill_list_order`): partners, merchants and terminals
+        written before the lists existed get their `list_order` (and partners their `kind`), so
+        the sparse list indexes show them. A scan, on condition the attribute is still missing:
+        safe to run again, and concurrent with traffic."""
+        done: dict[str, int] = {}
+        models: tuple[tuple[Any, str], ...] = ((PartnerModel, "partner_id"), (MerchantModel, "merchant_id"),
+                                               (TerminalModel, "terminal_id"))
+        for model, ident in models:
+            missing: list[Any] = with_retries(functools.partial(_missing_list_order, model))
+            written = 0
+            for item in missing:
+                actions = [model.list_order.set(list_order(item.created_at, getattr(item, ident)))]
+                if model is PartnerModel:
+                    actions.append(PartnerModel.kind.set(PARTNER_KIND))
+                written += update_if(item, actions, model.list_order.does_not_exist())
+            done[model.TABLE] = written
+        return done
+
     def add_partner(self, partner: Partner) -> None:
-        item = PartnerModel(partner.partner_id, name=partner.name, created_at=partner.created_at)
+        item = PartnerModel(partner.partner_id, kind=PARTNER_KIND, name=partner.name, created_at=partner.created_at,
+                            list_order=list_order(partner.created_at, partner.partner_id))
         if not save_if(item, PartnerModel.partner_id.does_not_exist()):
             raise Conflict("partner exists", code="partner_exists")
 
@@ -109,6 +151,12 @@ class DynamoOnboardingRepository:
     def list_partners(self) -> list[Partner]:
         return [_partner(m) for m in PartnerModel.scan()]
 
+    def partners_page(self, limit: int, after: ListPosition | None) -> Page[Partner]:
+        start = _start_key("partner_id", "kind", PARTNER_KIND, after)
+        rows = with_retries(lambda: list(PartnerModel.all_index.query(
+            PARTNER_KIND, scan_index_forward=False, limit=limit + 1, page_size=limit + 1, last_evaluated_key=start)))
+        return Page(tuple(_partner(r) for r in rows[:limit]), more=len(rows) > limit)
+
     def add_merchant(self, merchant: Merchant, stores: Sequence[Store], at: datetime) -> None:
         def build(tx: Tx) -> None:
             for platform in PLATFORMS:  # the merchant body's ids are claims
@@ -120,6 +168,7 @@ class DynamoOnboardingRepository:
                 merchant.merchant_id, partner_id=merchant.partner_id, name=merchant.name,
                 category=merchant.category, city=merchant.city, alipay_seller_id=merchant.alipay_seller_id,
                 wechat_sub_mchid=merchant.wechat_sub_mchid, created_at=merchant.created_at,
+                list_order=list_order(merchant.created_at, merchant.merchant_id),
             ), condition=MerchantModel.merchant_id.does_not_exist())
             for s in stores:
                 tx.put("store", StoreModel(s.store_id, merchant_id=s.merchant_id, name=s.name, address=s.address),
@@ -215,6 +264,12 @@ class DynamoOnboardingRepository:
     def list_merchants(self, partner_id: str) -> list[Merchant]:
         return [_merchant(m) for m in MerchantModel.partner_index.query(partner_id)]
 
+    def merchants_page(self, partner_id: str, limit: int, after: ListPosition | None) -> Page[Merchant]:
+        start = _start_key("merchant_id", "partner_id", partner_id, after)
+        rows = with_retries(lambda: list(MerchantModel.partner_created_index.query(
+            partner_id, scan_index_forward=False, limit=limit + 1, page_size=limit + 1, last_evaluated_key=start)))
+        return Page(tuple(_merchant(r) for r in rows[:limit]), more=len(rows) > limit)
+
     def get_store(self, store_id: str) -> Store | None:
         try:
             return _store(with_retries(lambda: StoreModel.get(store_id)))
@@ -224,11 +279,29 @@ class DynamoOnboardingRepository:
     def list_stores(self, merchant_id: str) -> list[Store]:
         return [_store(m) for m in StoreModel.merchant_index.query(merchant_id)]
 
+    def stores_of(self, merchant_ids: Iterable[str]) -> dict[str, list[Store]]:
+        ids = sorted(set(merchant_ids))
+
+        def one(merchant_id: str) -> list[Store]:
+            return with_retries(lambda: self.list_stores(merchant_id))
+
+        if len(ids) <= 1:
+            return {mid: one(mid) for mid in ids}
+        with ThreadPoolExecutor(max_workers=min(8, len(ids))) as pool:  # one Query per merchant, 8 at a time
+            return dict(zip(ids, pool.map(one, ids), strict=True))
+
+    def bindings_of(self, keys: Iterable[tuple[str, str]]) -> list[Binding]:
+        wanted = sorted({binding_key(platform, pid) for platform, pid in keys})
+        if not wanted:
+            return []
+        # BatchGetItem, 100 keys a request (PynamoDB splits and retries unprocessed keys)
+        return [_binding(m) for m in with_retries(lambda: list(BindingModel.batch_get(wanted)))]
+
     def add_terminal(self, terminal: Terminal) -> None:
         item = TerminalModel(
             terminal.terminal_id, merchant_id=terminal.merchant_id, partner_id=terminal.partner_id,
             store_id=terminal.store_id, kind=terminal.kind, secret=terminal.secret,
-            created_at=terminal.created_at,
+            created_at=terminal.created_at, list_order=list_order(terminal.created_at, terminal.terminal_id),
         )
         if not save_if(item, TerminalModel.terminal_id.does_not_exist()):
             raise Conflict("terminal exists", code="terminal_exists")
@@ -238,6 +311,10 @@ class DynamoOnboardingRepository:
             return _terminal(with_retries(lambda: TerminalModel.get(terminal_id, consistent_read=True)))
         except DoesNotExist:
             return None
+
+    def terminals_of(self, merchant_id: str) -> list[TerminalInfo]:
+        return [_terminal_info(m) for m in with_retries(lambda: list(
+            TerminalModel.merchant_index.query(merchant_id, scan_index_forward=False)))]
 
     def revoke_terminal(self, terminal_id: str, at: datetime) -> None:
         # already revoked (or gone) fails the condition: revocation is idempotent

@@ -3,9 +3,23 @@
 from __future__ import annotations
 
 from pynamodb.attributes import UnicodeAttribute, UTCDateTimeAttribute
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 
 from chalicelib.storage import BaseModel
+
+PARTNER_KIND = "partner"  # the one partition of `PartnersByCreation`
+
+
+class PartnersByCreation(GlobalSecondaryIndex["PartnerModel"]):
+    """Every partner, newest first (the admins' list). One partition: partners are few and
+    written rarely."""
+
+    class Meta:
+        index_name = "all_index"
+        projection = AllProjection()
+
+    kind = UnicodeAttribute(hash_key=True)
+    list_order = UnicodeAttribute(range_key=True)
 
 
 class PartnerModel(BaseModel):
@@ -15,8 +29,12 @@ class PartnerModel(BaseModel):
         pass
 
     partner_id = UnicodeAttribute(hash_key=True)
+    kind = UnicodeAttribute(default=PARTNER_KIND)
+    list_order = UnicodeAttribute(null=True)  # `domain.list_order(created_at, partner_id)`
     name = UnicodeAttribute()
     created_at = UTCDateTimeAttribute()
+
+    all_index = PartnersByCreation()
 
 
 class MerchantsByPartner(GlobalSecondaryIndex["MerchantModel"]):
@@ -26,6 +44,17 @@ class MerchantsByPartner(GlobalSecondaryIndex["MerchantModel"]):
 
     partner_id = UnicodeAttribute(hash_key=True)
     merchant_id = UnicodeAttribute(range_key=True)
+
+
+class MerchantsByCreation(GlobalSecondaryIndex["MerchantModel"]):
+    """A partner's merchants, newest first (its list)."""
+
+    class Meta:
+        index_name = "partner_created_index"
+        projection = AllProjection()
+
+    partner_id = UnicodeAttribute(hash_key=True)
+    list_order = UnicodeAttribute(range_key=True)
 
 
 class MerchantModel(BaseModel):
@@ -43,8 +72,10 @@ class MerchantModel(BaseModel):
     alipay_seller_id = UnicodeAttribute(null=True)
     wechat_sub_mchid = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute()
+    list_order = UnicodeAttribute(null=True)  # `domain.list_order(created_at, merchant_id)`
 
     partner_index = MerchantsByPartner()
+    partner_created_index = MerchantsByCreation()
 
 
 class BindingModel(BaseModel):
@@ -88,6 +119,17 @@ class StoreModel(BaseModel):
     merchant_index = StoresByMerchant()
 
 
+class TerminalsByMerchant(GlobalSecondaryIndex["TerminalModel"]):
+    """A merchant's terminals, newest first. Projects what the list shows: never the secret."""
+
+    class Meta:
+        index_name = "merchant_index"
+        projection = IncludeProjection(["store_id", "kind", "created_at", "revoked_at"])
+
+    merchant_id = UnicodeAttribute(hash_key=True)
+    list_order = UnicodeAttribute(range_key=True)
+
+
 class TerminalModel(BaseModel):
     TABLE = "terminals"
 
@@ -102,6 +144,9 @@ class TerminalModel(BaseModel):
     secret = UnicodeAttribute()
     created_at = UTCDateTimeAttribute()
     revoked_at = UTCDateTimeAttribute(null=True)
+    list_order = UnicodeAttribute(null=True)  # `domain.list_order(created_at, terminal_id)`
+
+    merchant_index = TerminalsByMerchant()
 
 
 MODELS = [PartnerModel, MerchantModel, StoreModel, TerminalModel, BindingModel]

@@ -6,7 +6,17 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from chalicelib.onboarding.domain import Binding, BindingChange, Merchant, Partner, Store, Terminal
+from chalicelib.onboarding.domain import (
+    Binding,
+    BindingChange,
+    ListPosition,
+    Merchant,
+    Page,
+    Partner,
+    Store,
+    Terminal,
+    TerminalInfo,
+)
 
 
 class PartnerDirectory(Protocol):
@@ -23,6 +33,8 @@ class OnboardingRepository(PartnerDirectory, Protocol):
     def add_partner(self, partner: Partner) -> None: ...
     def get_partner(self, partner_id: str) -> Partner | None: ...
     def list_partners(self) -> list[Partner]: ...
+    def partners_page(self, limit: int, after: ListPosition | None) -> Page[Partner]:
+        """Up to `limit` partners, newest first (`domain.list_order` descending), after `after`."""
     def add_merchant(self, merchant: Merchant, stores: Sequence[Store], at: datetime) -> None:
         """Atomically, with the platform ids of the merchant as claims: `Conflict(seller_id_taken)`
         when its Alipay seller id, `Conflict(platform_id_taken)` when its WeChat Pay id is held."""
@@ -38,10 +50,19 @@ class OnboardingRepository(PartnerDirectory, Protocol):
     def delete_binding(self, merchant: Merchant, platform: str) -> Binding | None:
         """Release the merchant's id on `platform`; the binding released, if any."""
     def list_merchants(self, partner_id: str) -> list[Merchant]: ...
+    def merchants_page(self, partner_id: str, limit: int, after: ListPosition | None) -> Page[Merchant]:
+        """Up to `limit` of the partner's merchants, newest first, after `after`."""
     def get_store(self, store_id: str) -> Store | None: ...
     def list_stores(self, merchant_id: str) -> list[Store]: ...
+    def stores_of(self, merchant_ids: Iterable[str]) -> dict[str, list[Store]]:
+        """Each merchant's stores (in `list_stores` order); every merchant asked for is a key."""
+    def bindings_of(self, keys: Iterable[tuple[str, str]]) -> list[Binding]:
+        """The bindings of these (platform, platform id) pairs that exist (read eventually
+        consistently: for display, never for routing)."""
     def add_terminal(self, terminal: Terminal) -> None: ...
     def get_terminal(self, terminal_id: str) -> Terminal | None: ...
+    def terminals_of(self, merchant_id: str) -> list[TerminalInfo]:
+        """The merchant's terminals, revoked ones included, newest first; never their secrets."""
     def revoke_terminal(self, terminal_id: str, at: datetime) -> None: ...
     def claim_nonce(self, terminal_id: str, nonce: str, now: datetime, ttl_seconds: int) -> bool:
         """True if this nonce was not seen from this terminal within the TTL (and claim it)."""

@@ -80,6 +80,11 @@ def received_key(at: datetime, suffix: str) -> str:
     return f"{at.astimezone(UTC).isoformat(timespec='microseconds')}#{suffix}"
 
 
+def received_at(received: str) -> str:
+    """The RFC 3339 time of a `received` key (`<UTC ISO time>#<random>`)."""
+    return received.split("#", 1)[0]
+
+
 def unknown_log_key(source: str) -> str:
     """The name the unattributed callbacks of a source are read by (`GET /v1/admin/callbacks?source=`)."""
     return f"unknown#{source}"
@@ -93,6 +98,15 @@ def log_partitions(log_key: str) -> tuple[str, ...]:
     return (log_key,)
 
 
+def newest_page(records: Iterable[CallbackRecord], limit: int,
+                before: str | None) -> tuple[tuple[CallbackRecord, ...], bool]:
+    """The `limit` latest records received strictly before `before` (the partitions of the log
+    keys read, merged), and whether more of them remain."""
+    kept = sorted((r for r in records if before is None or r.received < before),
+                  key=lambda r: r.received, reverse=True)
+    return tuple(kept[:limit]), len(kept) > limit
+
+
 def newest_first(records: Iterable[CallbackRecord], limit: int) -> list[dict[str, Any]]:
     """The `limit` latest records as log entries (the partitions of one log key, merged)."""
     return [log_entry(r) for r in sorted(records, key=lambda r: r.received, reverse=True)[:limit]]
@@ -101,7 +115,8 @@ def newest_first(records: Iterable[CallbackRecord], limit: int) -> list[dict[str
 def log_entry(r: CallbackRecord) -> dict[str, Any]:
     """A log entry as `GET …/callbacks` shows it; text the caller sent stays a JSON string."""
     entry: dict[str, Any] = {
-        "received": r.received, "source": r.source, "path": r.path, "status": r.status, "code": r.code,
+        "received": r.received, "received_at": received_at(r.received), "channel": r.source,
+        "merchant_id": r.merchant_id, "source": r.source, "path": r.path, "status": r.status, "code": r.code,
         "outcome": r.outcome, "terminal_id": r.terminal_id, "out_trade_no": r.out_trade_no,
         "headers": dict(r.headers), "body": r.body, "body_bytes": r.body_bytes,
     }

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,7 +24,7 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.onboarding.domain import TerminalGuard
-from chalicelib.payments.callbacks import log_partitions, newest_first
+from chalicelib.payments.callbacks import log_entry, log_partitions, newest_page
 from chalicelib.payments.domain import (
     TERMINAL,
     PaymentFacts,
@@ -52,6 +52,7 @@ from chalicelib.payments.models import (
 )
 from chalicelib.payments.ports import (
     Aggregate,
+    CallbackPage,
     CallbackRecord,
     MemberSavings,
     NewPayment,
@@ -382,9 +383,13 @@ class DynamoPaymentsRepository:
             figures = (int(item.gmv_fen or 0), int(item.payments or 0), int(item.refunds_fen or 0))
         except DoesNotExist:
             figures = (0, 0, 0)
-        customers = with_retries(lambda: AggregateModel.count(
+        return Aggregate(*figures, customers=self._customers(pk))
+
+    @staticmethod
+    def _customers(pk: str) -> int:
+        """The distinct customers of a day or month: its `C#<buyer>` markers, counted (consistent)."""
+        return with_retries(lambda: AggregateModel.count(
             pk, AggregateModel.sk.startswith(CUSTOMER_SK_PREFIX), consistent_read=True))
-        return Aggregate(*figures, customers=customers)
 
     def day_figures(self, merchant_id: str, day: str) -> Aggregate:
         return self.aggregate(day_key(merchant_id, day))
@@ -392,14 +397,40 @@ class DynamoPaymentsRepository:
     def month_figures(self, merchant_id: str, month: str) -> Aggregate:
         return self.aggregate(month_key(merchant_id, month))
 
+    def day_series(self, merchant_id: str, days: Sequence[str]) -> list[Aggregate]:
+        """Each day's figures: ONE BatchGetItem of the `AGG` items (PynamoDB pages it by 100 keys
+        and re-asks for unprocessed keys), consistent like the dashboard's GetItem; then the
+        distinct customers, counted as the dashboard counts them (Query `Select=COUNT`), only for
+        the days with payments — a customer marker is written only with a payment."""
+        keys = [(day_key(merchant_id, d), AGGREGATE_SK) for d in days]
+        found = with_retries(lambda: {str(m.pk): m for m in AggregateModel.batch_get(keys, consistent_read=True)})
+        out: list[Aggregate] = []
+        for pk, _ in keys:
+            item = found.get(pk)
+            if item is None:
+                out.append(Aggregate())
+                continue
+            payments = int(item.payments or 0)
+            customers = self._customers(pk) if payments else 0
+            out.append(Aggregate(int(item.gmv_fen or 0), payments, int(item.refunds_fen or 0), customers))
+        return out
+
     def callbacks(self, log_key: str, limit: int = 50) -> list[dict[str, Any]]:
         """The latest callbacks of a merchant (or `unknown#<source>`, its shards merged), newest
         first: at most `limit` items read per partition."""
-        def latest(key: str) -> list[CallbackRecord]:
-            return with_retries(lambda: [_logged(i) for i in CallbackLogModel.query(
-                key, scan_index_forward=False, limit=limit)])
+        return [log_entry(r) for r in self.callback_page([log_key], limit, None).records]
 
-        return newest_first([r for key in log_partitions(log_key) for r in latest(key)], limit)
+    def callback_page(self, log_keys: Sequence[str], limit: int, before: str | None) -> CallbackPage:
+        """One Query per partition (a merchant: 1; `unknown#<source>`: its 16 shards and the old
+        unsharded partition), newest first, `received < before`, at most `limit + 1` items each;
+        merged by `received`, the newest `limit` kept (one more says another page follows)."""
+        def latest(key: str) -> list[CallbackRecord]:
+            condition = None if before is None else CallbackLogModel.received < before
+            return with_retries(lambda: [_logged(i) for i in CallbackLogModel.query(
+                key, condition, scan_index_forward=False, limit=limit + 1, page_size=limit + 1)])
+
+        return CallbackPage(*newest_page([r for lk in log_keys for key in log_partitions(lk) for r in latest(key)],
+                                         limit, before))
 
     # ------------------------------------------------------------------ audit scans
 

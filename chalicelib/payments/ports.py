@@ -9,6 +9,7 @@ through `PaymentHistory`, which this area implements over its own table.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
@@ -117,6 +118,14 @@ class Aggregate:
                 "customers": self.customers}
 
 
+@dataclass(frozen=True)
+class CallbackPage:
+    """Log records newest first, and whether older ones follow."""
+
+    records: tuple[CallbackRecord, ...]
+    more: bool
+
+
 class PaymentsRepository(Protocol):
     """What the payments use cases need from storage. Each write is all or nothing: one
     transaction with the items other areas contribute (nonce, savings) and the callback log."""
@@ -178,8 +187,17 @@ class PaymentsRepository(Protocol):
 
     def month_figures(self, merchant_id: str, month: str) -> Aggregate: ...
 
+    def day_series(self, merchant_id: str, days: Sequence[str]) -> list[Aggregate]:
+        """The figures of each of `days` (as `day_figures` answers them), in the order given."""
+        ...
+
     def callbacks(self, log_key: str, limit: int = 50) -> list[dict[str, Any]]:
         """The latest callbacks of a merchant (or `unknown#<source>`), newest first."""
+        ...
+
+    def callback_page(self, log_keys: Sequence[str], limit: int, before: str | None) -> CallbackPage:
+        """Up to `limit` records of these log keys (each with all its partitions), newest first,
+        whose `received` key sorts strictly before `before` (when given)."""
         ...
 
 

@@ -87,6 +87,10 @@ class InMemoryContestRepository:
         with self._lock:
             return [_stored(d) for _, d in sorted(self.contests.items())]
 
+    def settled_rounds(self, contest_id: str) -> set[int]:
+        with self._lock:
+            return {n for (cid, n, kind) in self.heads if cid == contest_id and kind == "final"}
+
     def write_pages(self, contest_id: str, round_no: int, version: str, entries: list[dict[str, Any]]) -> int:
         pages = _stored(pages_of(entries))
         with self._lock:

@@ -28,6 +28,7 @@ from chalicelib.memberships.domain import (
 from chalicelib.memberships.dynamo import membership_record
 from chalicelib.memberships.idempotency import DONE, IN_PROGRESS, Claim, IdempotencyRecord, Outcome
 from chalicelib.memberships.ports import MembershipRecord
+from chalicelib.onboarding.domain import ListPosition, Page, list_order
 from chalicelib.payments.ports import NO_SAVINGS, SavingsDecision
 from tests.fakes.tx import LOCK, FakeTx
 
@@ -75,6 +76,16 @@ class InMemoryMembershipRepository:
         with LOCK:
             mine = [m for m in self.memberships.values() if m.customer_id == customer_id]
         return sorted(mine, key=lambda m: m.created_at, reverse=True)
+
+    def merchant_page(self, merchant_id: str, status: str | None, now: datetime, limit: int,
+                      after: ListPosition | None) -> Page[Membership]:
+        with LOCK:
+            held = [m for m in self.memberships.values() if m.merchant_id == merchant_id
+                    and (status is None or m.status_at(now) == status)]
+        ranked = sorted(held, key=lambda m: list_order(m.created_at, m.membership_id), reverse=True)
+        if after is not None:
+            ranked = [m for m in ranked if list_order(m.created_at, m.membership_id) < after.order]
+        return Page(tuple(ranked[:limit]), more=len(ranked) > limit)
 
     def for_member(self, merchant_id: str, customer_id: str, started_by: datetime) -> list[Membership]:
         with LOCK:

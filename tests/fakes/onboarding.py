@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from chalicelib.auth import NONCE_TTL_SECONDS
 from chalicelib.errors import Conflict
@@ -14,16 +15,30 @@ from chalicelib.onboarding.domain import (
     PLATFORMS,
     Binding,
     BindingChange,
+    ListPosition,
     Merchant,
+    Page,
     Partner,
     Store,
     Terminal,
     TerminalGuard,
+    TerminalInfo,
+    list_order,
     nonce_free,
     verification,
 )
 from chalicelib.onboarding.ports import binding_key, nonce_key
 from tests.fakes.tx import FakeTx
+
+T = TypeVar("T")
+
+
+def _page(items: Iterable[T], order: Callable[[T], str], limit: int, after: ListPosition | None) -> Page[T]:
+    """Newest first by `list_order`, after `after`, `limit` at a time (as the index queries do)."""
+    ranked = sorted(items, key=order, reverse=True)
+    if after is not None:
+        ranked = [i for i in ranked if order(i) < after.order]
+    return Page(tuple(ranked[:limit]), more=len(ranked) > limit)
 
 
 class InMemoryOnboardingRepository:
@@ -47,6 +62,11 @@ class InMemoryOnboardingRepository:
 
     def list_partners(self) -> list[Partner]:
         return list(self.partners.values())
+
+    def partners_page(self, limit: int, after: ListPosition | None) -> Page[Partner]:
+        with self._lock:
+            held = list(self.partners.values())
+        return _page(held, lambda p: list_order(p.created_at, p.partner_id), limit, after)
 
     def add_merchant(self, merchant: Merchant, stores: Sequence[Store], at: datetime) -> None:
         with self._lock:
@@ -99,6 +119,11 @@ class InMemoryOnboardingRepository:
             self.merchants[merchant.merchant_id] = _holding(holder, platform, None)
             return current if mine else None
 
+    def merchants_page(self, partner_id: str, limit: int, after: ListPosition | None) -> Page[Merchant]:
+        with self._lock:
+            held = [m for m in self.merchants.values() if m.partner_id == partner_id]
+        return _page(held, lambda m: list_order(m.created_at, m.merchant_id), limit, after)
+
     def list_merchants(self, partner_id: str) -> list[Merchant]:
         return sorted((m for m in self.merchants.values() if m.partner_id == partner_id),
                       key=lambda m: m.merchant_id)
@@ -109,6 +134,13 @@ class InMemoryOnboardingRepository:
     def list_stores(self, merchant_id: str) -> list[Store]:
         return sorted((s for s in self.stores.values() if s.merchant_id == merchant_id), key=lambda s: s.store_id)
 
+    def stores_of(self, merchant_ids: Iterable[str]) -> dict[str, list[Store]]:
+        return {mid: self.list_stores(mid) for mid in set(merchant_ids)}
+
+    def bindings_of(self, keys: Iterable[tuple[str, str]]) -> list[Binding]:
+        with self._lock:
+            return [b for b in (self.bindings.get(binding_key(p, pid)) for p, pid in set(keys)) if b is not None]
+
     def add_terminal(self, terminal: Terminal) -> None:
         with self._lock:
             if terminal.terminal_id in self.terminals:
@@ -117,6 +149,13 @@ class InMemoryOnboardingRepository:
 
     def get_terminal(self, terminal_id: str) -> Terminal | None:
         return self.terminals.get(terminal_id)
+
+    def terminals_of(self, merchant_id: str) -> list[TerminalInfo]:
+        with self._lock:
+            held = [t for t in self.terminals.values() if t.merchant_id == merchant_id]
+        ranked = sorted(held, key=lambda t: list_order(t.created_at, t.terminal_id), reverse=True)
+        return [TerminalInfo(t.terminal_id, t.merchant_id, t.store_id, t.kind, t.created_at, t.revoked_at)
+                for t in ranked]
 
     def revoke_terminal(self, terminal_id: str, at: datetime) -> None:
         with self._lock:

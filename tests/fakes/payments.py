@@ -6,13 +6,13 @@ savings) come in through the same ports as on DynamoDB, as `FakeTx` conditions a
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from chalicelib.onboarding.domain import TerminalGuard
-from chalicelib.payments.callbacks import log_partitions, newest_first
+from chalicelib.payments.callbacks import log_partitions, newest_first, newest_page
 from chalicelib.payments.domain import (
     TERMINAL,
     PaymentFacts,
@@ -25,6 +25,7 @@ from chalicelib.payments.domain import (
 from chalicelib.payments.models import day_key, month_key, payment_pk
 from chalicelib.payments.ports import (
     Aggregate,
+    CallbackPage,
     CallbackRecord,
     MemberSavings,
     NewPayment,
@@ -289,6 +290,15 @@ class InMemoryPaymentsRepository:
         with LOCK:
             mine = [r for k, r in self.log.items() if k[0] in keys]
         return newest_first(mine, limit)
+
+    def day_series(self, merchant_id: str, days: Sequence[str]) -> list[Aggregate]:
+        return [self.day_figures(merchant_id, d) for d in days]
+
+    def callback_page(self, log_keys: Sequence[str], limit: int, before: str | None) -> CallbackPage:
+        keys = {p for k in log_keys for p in log_partitions(k)}
+        with LOCK:
+            mine = [r for k, r in self.log.items() if k[0] in keys]
+        return CallbackPage(*newest_page(mine, limit, before))
 
     def logged(self) -> list[CallbackRecord]:
         """Every log record in the order written (tests)."""

@@ -209,6 +209,16 @@ def test_final_head_is_written_once(repo: ContestRepository) -> None:
     assert repo.put_final_head(cid, 2, "final-c", 0, meta)
 
 
+def test_settled_rounds_are_those_with_a_final_head(repo: ContestRepository) -> None:
+    cid = new_id("cst")
+    assert repo.settled_rounds(cid) == set()
+    assert repo.put_snapshot_head(cid, 1, "v1", 0, {"as_of": "2024-03-01T00:00:00+00:00"})
+    assert repo.put_final_head(cid, 2, "final-a", 0, {"as_of": "t"})
+    assert repo.put_final_head(cid, 11, "final-b", 0, {"as_of": "t"})
+    assert repo.settled_rounds(cid) == {2, 11}
+    assert repo.settled_rounds(new_id("cst")) == set()
+
+
 def test_pages_round_trip(repo: ContestRepository) -> None:
     cid = new_id("cst")
     entries = [{"rank": i + 1, "partner_id": f"p{i:04d}", "score": 1000 - i, "metrics": {"gmv_fen": i}}

@@ -42,6 +42,7 @@ from chalicelib.memberships.dynamo import (
 )
 from chalicelib.memberships.models import MembershipModel
 from chalicelib.memberships.ports import MembershipHistory, MembershipRecord, MembershipRepository
+from chalicelib.onboarding.domain import ListPosition, list_order
 from chalicelib.payments.domain import FLAG_NOT_ENTITLED, FLAG_OVER_ALLOWANCE
 from chalicelib.payments.ports import NO_SAVINGS, MemberSavings, SavingsDecision
 from chalicelib.storage import GuardModel
@@ -459,3 +460,38 @@ def test_decide_finds_a_fresh_membership_while_the_index_lags(test_config: Confi
     m = locked(side, plan)
     monkeypatch.setattr(MembershipModel.member_index, "query", lambda *a, **k: iter(()))  # not indexed yet
     assert side.savings.decide(plan.merchant_id, m.customer_id, 900, 100, T0 + DAY).counted_fen == 100
+
+
+# ---------------------------------------------------------------- a merchant's list (reads for people)
+
+
+def test_merchant_page_newest_first_by_shown_status_page_by_page(side: Side) -> None:
+    plan = a_plan()  # 30 days, a 7-day refund window
+    oldest = locked(side, plan, at=T0 - 10 * DAY)  # at `now`: past its refund deadline, settled by the clock
+    first = locked(side, plan, at=T0)  # at `now`: past its end, expired by the clock
+    refunded = locked(side, plan, at=T0 + timedelta(hours=1))
+    assert side.repo.refund(refunded, 3000, refund_entry(refunded, 3000, T0 + DAY), T0 + DAY, None)
+    newest = locked(side, plan, at=T0 + 20 * DAY)  # at `now`: active
+    locked(side, a_plan())  # another merchant's
+    now = T0 + 31 * DAY
+
+    def ids(status: str | None, limit: int = 10, after: Any = None) -> tuple[list[str], bool]:
+        page = side.repo.merchant_page(plan.merchant_id, status, now, limit, after)
+        return [m.membership_id for m in page.items], page.more
+
+    everyone = [newest.membership_id, refunded.membership_id, first.membership_id, oldest.membership_id]
+    assert ids(None) == (everyone, False)
+    assert ids(ACTIVE) == ([newest.membership_id], False)
+    assert ids(EXPIRED) == ([first.membership_id], False)
+    assert ids(REFUNDED) == ([refunded.membership_id], False)
+    assert ids(SETTLED) == ([oldest.membership_id], False)
+
+    page = side.repo.merchant_page(plan.merchant_id, None, now, 3, None)
+    assert [m.membership_id for m in page.items] == everyone[:3] and page.more
+    last = page.items[-1]
+    after = ListPosition(list_order(last.created_at, last.membership_id), last.membership_id)
+    assert ids(None, 3, after) == (everyone[3:], False)
+    # a filtered list reads on past what the filter drops until its page is full
+    assert ids(SETTLED, 1) == ([oldest.membership_id], False)
+    both = side.repo.merchant_page(plan.merchant_id, None, now, 10, None).items
+    assert both[0] == side.repo.get(newest.membership_id)

@@ -10,7 +10,16 @@ import pytest
 
 from chalicelib.errors import Conflict
 from chalicelib.ids import new_id
-from chalicelib.onboarding.domain import Merchant, Partner, Store, Terminal
+from chalicelib.onboarding.domain import (
+    ListPosition,
+    Merchant,
+    Page,
+    Partner,
+    Store,
+    Terminal,
+    TerminalInfo,
+    list_order,
+)
 from chalicelib.onboarding.ports import OnboardingRepository
 from tests.fakes.onboarding import InMemoryOnboardingRepository
 
@@ -220,3 +229,74 @@ def test_verifying_moves_a_claim_replaces_the_merchants_id_and_delete_releases(r
     assert released is not None and released.platform_id == other
     assert repo.get_binding("alipay", other) is None and repo.delete_binding(owner, "alipay") is None
     assert repo.get_merchant(owner.merchant_id).alipay_seller_id is None  # type: ignore[union-attr]
+
+
+# ---------------------------------------------------------------- lists for people
+
+LATER = datetime(2199, 1, 1, tzinfo=UTC)
+
+
+def test_partners_page_newest_first_resuming_after_a_position(repo: OnboardingRepository) -> None:
+    mine = [Partner(new_id("ptn"), f"P{i}", LATER + timedelta(seconds=i)) for i in range(3)]
+    tied = Partner(new_id("ptn"), "tied", mine[1].created_at)  # the same time: ordered by id
+    for p in [*mine, tied]:
+        repo.add_partner(p)
+    expected = sorted([*mine, tied], key=lambda p: (p.created_at, p.partner_id), reverse=True)
+    # the run's tables are shared: start just above these partners (a position need not be an item's)
+    above = ListPosition(list_order(LATER + timedelta(hours=1), "ptn_above"), "ptn_above")
+    assert repo.partners_page(1, None).items  # and from the top, some
+    first = repo.partners_page(3, above)
+    assert list(first.items) == expected[:3] and first.more
+    last = first.items[-1]
+    rest = repo.partners_page(1, ListPosition(list_order(last.created_at, last.partner_id), last.partner_id))
+    assert list(rest.items) == expected[3:]
+
+
+def test_merchants_page_per_partner_newest_first(repo: OnboardingRepository) -> None:
+    p, other = partner(repo), partner(repo)
+    made = []
+    for i in range(3):
+        m = Merchant(new_id("mch"), p.partner_id, "M", "retail", T0 + timedelta(minutes=i))
+        repo.add_merchant(m, [], m.created_at)
+        made.append(m)
+    merchant(repo, other.partner_id)
+    page = repo.merchants_page(p.partner_id, 2, None)
+    assert list(page.items) == made[::-1][:2] and page.more
+    last = page.items[-1]
+    rest = repo.merchants_page(p.partner_id, 2, ListPosition(list_order(last.created_at, last.merchant_id),
+                                                             last.merchant_id))
+    assert (list(rest.items), rest.more) == ([made[0]], False)
+    assert repo.merchants_page(new_id("ptn"), 2, None) == Page((), more=False)
+
+
+def test_terminals_of_a_merchant_newest_first_without_secrets(repo: OnboardingRepository) -> None:
+    p = partner(repo)
+    m, stores = merchant(repo, p.partner_id)
+    old = terminal(repo, m, stores[0])
+    new = Terminal(new_id("tml"), m.merchant_id, m.partner_id, stores[1].store_id, "pos", "t" * 43,
+                   T0 + timedelta(seconds=1))
+    repo.add_terminal(new)
+    repo.revoke_terminal(old.terminal_id, T0 + timedelta(minutes=1))
+    listed = repo.terminals_of(m.merchant_id)
+    assert listed == [
+        TerminalInfo(new.terminal_id, m.merchant_id, new.store_id, "pos", new.created_at),
+        TerminalInfo(old.terminal_id, m.merchant_id, old.store_id, "qr", old.created_at, T0 + timedelta(minutes=1)),
+    ]
+    assert [t.revoked for t in listed] == [False, True]
+    assert not any(hasattr(t, "secret") for t in listed)
+    assert repo.terminals_of(new_id("mch")) == []
+
+
+def test_stores_and_bindings_of_many_merchants(repo: OnboardingRepository) -> None:
+    p = partner(repo)
+    seller = "2088" + new_id("x")[-12:].translate(str.maketrans("abcdef", "123456"))
+    m1, s1 = merchant(repo, p.partner_id, stores=2, seller=seller)
+    m2, _ = merchant(repo, p.partner_id, stores=1)
+    assert repo.stores_of([m1.merchant_id, m2.merchant_id, m1.merchant_id]) == {
+        m1.merchant_id: repo.list_stores(m1.merchant_id), m2.merchant_id: repo.list_stores(m2.merchant_id)}
+    assert sorted(s.store_id for s in repo.stores_of([m1.merchant_id])[m1.merchant_id]) == sorted(
+        s.store_id for s in s1)
+    assert repo.stores_of([]) == {}
+    [b] = repo.bindings_of([("alipay", seller), ("alipay", seller), ("wechatpay", "12345678")])
+    assert b == repo.get_binding("alipay", seller) and b.merchant_id == m1.merchant_id and not b.verified
+    assert repo.bindings_of([]) == []

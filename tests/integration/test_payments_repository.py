@@ -54,6 +54,9 @@ from tests.fakes.payments import FakePaymentHistory, InMemoryPaymentsRepository
 
 T0 = datetime(2026, 3, 10, 2, 0, 5, tzinfo=UTC)  # 10:00:05 in Shanghai
 D1, D2 = "2026-03-10", "2026-03-11"
+# Nonce claims whose expiry must outlive the test: DynamoDB Local's TTL sweeper deletes items whose
+# `expires_at` lies in the real past at moments of its own, which made claims at T0 flaky.
+LIVE = datetime.now(UTC).replace(microsecond=0) + timedelta(days=1)
 
 
 class World:
@@ -300,7 +303,7 @@ def test_concurrent_recordings_of_one_payment_let_exactly_one_through(repo: Paym
 def test_a_nonce_is_claimed_once_and_a_replay_writes_nothing(world: World) -> None:
     repo, m, tid = world.repo, mid(), new_id("tml")
     world.add_terminal(tid)
-    guard = TerminalGuard(tid, new_id("n"), T0)
+    guard = TerminalGuard(tid, new_id("n"), LIVE)
     first = new_payment(facts(m, terminal_id=tid))
     assert repo.record_payment(first, guard, None, None).ok
     second = new_payment(facts(m, terminal_id=tid))
@@ -309,7 +312,7 @@ def test_a_nonce_is_claimed_once_and_a_replay_writes_nothing(world: World) -> No
     assert load(repo, second) == (None, {})
     assert repo.day_figures(m, D1).payments == 1
     with pytest.raises(Unauthorized) as e:
-        claim(repo, replace(guard, at=T0 + timedelta(seconds=600, microseconds=900_000)))
+        claim(repo, replace(guard, at=LIVE + timedelta(seconds=600, microseconds=900_000)))
     assert e.value.code == "replayed_nonce"
     refund = repo.record_refund(new_refund(current(repo, first), 100), guard, None, None)
     assert (refund.ok, refund.failed) == (False, {"nonce"})
@@ -319,15 +322,15 @@ def test_a_nonce_is_claimed_once_and_a_replay_writes_nothing(world: World) -> No
 def test_claim_guard_alone_and_the_nonce_expires(world: World) -> None:
     repo, tid = world.repo, new_id("tml")
     world.add_terminal(tid)
-    guard = TerminalGuard(tid, new_id("n"), T0)
+    guard = TerminalGuard(tid, new_id("n"), LIVE)
     claim(repo, guard)
     with pytest.raises(Unauthorized) as e:
-        claim(repo, replace(guard, at=T0 + timedelta(seconds=600)))
+        claim(repo, replace(guard, at=LIVE + timedelta(seconds=600)))
     assert e.value.code == "replayed_nonce"
     claim(repo, replace(guard, terminal_id=tid, nonce=new_id("n")))  # another nonce
-    claim(repo, replace(guard, at=T0 + timedelta(seconds=601)))  # expired (lazy TTL): claimable
+    claim(repo, replace(guard, at=LIVE + timedelta(seconds=601)))  # expired (lazy TTL): claimable
     with pytest.raises(Unauthorized):
-        claim(repo, replace(guard, at=T0 + timedelta(seconds=602)))
+        claim(repo, replace(guard, at=LIVE + timedelta(seconds=602)))
 
 
 def test_a_revoked_or_unknown_terminal_fails_and_writes_nothing(world: World) -> None:
@@ -502,6 +505,37 @@ def test_members_summary_counts_memberships_active_now(world: World) -> None:
 # ---------------------------------------------------------------- callback log
 
 
+def test_callback_pages_resume_strictly_before_the_last_received_across_log_keys(
+        repo: PaymentsRepository) -> None:
+    m, other = mid(), mid()
+    made = [entry(m if i % 2 else other, T0 + timedelta(seconds=i), out_trade_no=f"o{i}") for i in range(7)]
+    for e in made:
+        repo.log_callback(e)
+    newest = [e.received for e in reversed(made)]
+    seen: list[str] = []
+    before: str | None = None
+    while True:
+        page = repo.callback_page([m, other], 3, before)
+        seen += [r.received for r in page.records]
+        if not page.more:
+            break
+        before = page.records[-1].received
+    assert seen == newest
+    only = repo.callback_page([m], 10, made[5].received)
+    assert [r.out_trade_no for r in only.records] == ["o3", "o1"] and not only.more
+    assert repo.callback_page([m], 3, None).more is False
+    assert repo.callback_page([m], 2, None).more is True
+
+
+def test_a_day_series_answers_each_day_as_day_figures(repo: PaymentsRepository) -> None:
+    m = mid()
+    assert repo.record_payment(new_payment(facts(m, amount=1234)), None, None, None).ok
+    days = [D1, D2, "2026-03-12"]
+    assert repo.day_series(m, days) == [repo.day_figures(m, d) for d in days] == [
+        Aggregate(1234, 1, 0, 1), Aggregate(), Aggregate()]
+    assert repo.day_series(m, []) == []
+
+
 def test_the_callback_log_is_newest_first_per_merchant(repo: PaymentsRepository) -> None:
     m = mid()
     for i in range(3):
@@ -510,7 +544,8 @@ def test_the_callback_log_is_newest_first_per_merchant(repo: PaymentsRepository)
         assert e.received in logged_keys(repo, m)
     logged = repo.callbacks(m)
     assert [c["out_trade_no"] for c in logged] == ["o2", "o1", "o0"]
-    assert logged[2] == {"received": logged[2]["received"], "source": "terminal", "path": "/v1/terminal/payments",
+    assert logged[2] == {"received": logged[2]["received"], "received_at": logged[2]["received"].split("#")[0],
+                         "channel": "terminal", "merchant_id": m, "source": "terminal", "path": "/v1/terminal/payments",
                          "status": 200, "code": "replayed_nonce", "outcome": "recorded", "terminal_id": "tml_1",
                          "out_trade_no": "o0", "headers": {"content-type": "application/json"},
                          "body": '{"a":1}', "body_bytes": 7}

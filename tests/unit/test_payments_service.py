@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from chalicelib.auth import Principal, terminal_signature
 from chalicelib.clock import FixedClock
 from chalicelib.config import Config
+from chalicelib.cursors import CursorSigner
 from chalicelib.errors import (
     AppError,
     BadRequest,
@@ -76,7 +77,8 @@ class World:
         config = Config.from_env({"YUNDIAN_STAGE": "local"})
         self.svc = PaymentsService(self.repo, self.clock, config, onboarding, self.member_savings,
                                    TerminalVerifier(self.onboarding_repo))
-        self.figures = PaymentFigures(self.repo, self.clock, config, onboarding, self.member_savings)
+        self.figures = PaymentFigures(self.repo, self.clock, config, onboarding, self.member_savings,
+                                      CursorSigner("unit-test-secret"))
 
     @property
     def logs(self) -> list[Any]:
@@ -347,6 +349,6 @@ def test_the_recording_transaction_logs_the_callback(w: World) -> None:
     w.pay("o1")
     w.clock.advance(1)  # the log sorts by the time received (a fixed clock would tie)
     w.refund(100, "r1", "o1")
-    logged = w.figures.callbacks(ADMIN, "mch_1", None)["callbacks"]
+    logged = w.figures.callbacks(ADMIN, "mch_1", {})["callbacks"]
     assert [(c["path"], c["outcome"], c["out_trade_no"], c["status"]) for c in logged] == [
         ("/v1/terminal/refunds", "recorded", "o1", 200), ("/v1/terminal/payments", "recorded", "o1", 200)]
