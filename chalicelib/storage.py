@@ -197,13 +197,48 @@ def translate_storage_errors(exc: BaseException) -> StorageUnavailable | None:
 
 
 def create_tables(models: Iterable[type[BaseModel]]) -> list[str]:
-    """Create any missing table (local runs and tests; deployments use infra/)."""
+    """Create any missing table, and any missing global secondary index of an existing one
+    (local runs and tests; deployments use infra/, where CloudFormation adds indexes): data kept
+    by an older `make run` gets the indexes a newer model declares."""
     created = []
     for model in models:
-        if model.OWNS_TABLE and not model.exists():
+        if not model.OWNS_TABLE:
+            continue
+        if not model.exists():
             model.create_table(wait=True)
             created.append(model.Meta.table_name)
+        else:
+            created += [f"{model.Meta.table_name}.{name}" for name in add_missing_indexes(model)]
     return created
+
+
+def add_missing_indexes(model: type[BaseModel], timeout: float = 120.0) -> list[str]:
+    """Create the model's global secondary indexes the table lacks, one UpdateTable each (DynamoDB
+    takes one index creation at a time), waiting until each is ACTIVE."""
+    import boto3
+
+    schema = model._get_schema()
+    desc = model.describe_table()
+    have = {i["IndexName"] for i in desc.get("GlobalSecondaryIndexes", [])}
+    client = boto3.client("dynamodb", region_name=model.Meta.region, endpoint_url=getattr(model.Meta, "host", None))
+    added = []
+    for index in schema["global_secondary_indexes"]:
+        if index["index_name"] in have:
+            continue
+        client.update_table(
+            TableName=model.Meta.table_name, AttributeDefinitions=index["attribute_definitions"],
+            GlobalSecondaryIndexUpdates=[{"Create": {
+                "IndexName": index["index_name"], "Projection": index["projection"],
+                "KeySchema": sorted(index["key_schema"], key=lambda k: k["KeyType"] != "HASH")}}])
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            table = client.describe_table(TableName=model.Meta.table_name)["Table"]
+            states = {i["IndexName"]: i.get("IndexStatus") for i in table.get("GlobalSecondaryIndexes", [])}
+            if table.get("TableStatus") == "ACTIVE" and states.get(index["index_name"]) == "ACTIVE":
+                break
+            time.sleep(0.2)
+        added.append(index["index_name"])
+    return added
 
 
 def item_attrs(raw: dict[str, Any] | None) -> dict[str, Any]:
