@@ -7,9 +7,10 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from chalicelib.auth import Principal
-from chalicelib.clock import Clock, iso
+from chalicelib.clock import Clock
 from chalicelib.observability import metrics
 from chalicelib.onboarding.domain import Binding, BindingChange
+from chalicelib.onboarding.reading import binding_document
 from chalicelib.payments.ports import PaymentsRepository
 
 CONFIRM_BATCH = 50  # pending confirmations done within the request that verifies a binding
@@ -25,9 +26,6 @@ class Bindings(Protocol):
                            platform_id: str) -> BindingChange: ...
 
 
-def binding_doc(b: Binding) -> dict[str, Any]:
-    return {"platform": b.platform, "id": b.platform_id, "verified": b.verified,
-            "verified_at": iso(b.verified_at) if b.verified_at else None}
 
 
 class ConfirmationService:
@@ -41,14 +39,14 @@ class ConfirmationService:
         confirmed now (a batch) and by the `confirm_bindings` job (the rest, within a minute)."""
         change = self.merchants.verify_binding(who, merchant_id, platform, raw)
         self._confirm_notified(change.binding, CONFIRM_BATCH)
-        return binding_doc(change.binding)
+        return binding_document(change.binding)
 
     def verify_by_platform(self, who: Principal, merchant_id: str, platform: str, platform_id: str) -> dict[str, Any]:
         """The platform proved the merchant's id (its authorization): verified, and the payments
         already notified through it confirmed, as for an admin's verification."""
         change = self.merchants.verify_by_platform(who, merchant_id, platform, platform_id)
         self._confirm_notified(change.binding, CONFIRM_BATCH)
-        return binding_doc(change.binding)
+        return binding_document(change.binding)
 
     def _confirm_notified(self, binding: Binding, limit: int) -> bool:
         """Confirm up to `limit` payments notified through `binding` before it was verified; True
