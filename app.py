@@ -7,7 +7,7 @@ from typing import Any
 
 from chalice import Chalice, Rate
 
-from chalicelib.api import contests, identity, memberships, onboarding, operations, payments, platform_auth
+from chalicelib.api import console, contests, identity, memberships, onboarding, operations, payments, platform_auth
 from chalicelib.api.routing import contract_errors_middleware
 from chalicelib.observability import http_middleware, job_middleware, tracing_middleware
 from chalicelib.runtime import Runtime
@@ -21,7 +21,7 @@ app.register_middleware(http_middleware, "http")
 app.register_middleware(job_middleware, "scheduled")
 app.register_middleware(tracing_middleware, "all")
 
-for area in (onboarding, operations, memberships, payments, contests, identity, platform_auth):
+for area in (onboarding, operations, memberships, payments, contests, identity, platform_auth, console):
     app.register_blueprint(area.router.bind(runtime))
 
 

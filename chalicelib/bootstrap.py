@@ -150,6 +150,7 @@ def bootstrap(
         api_key_repo or DynamoApiKeyRepository(), auth_codes or DynamoAuthCodes(), onboarding, clock,
         jwt_secret=config.jwt_secret, cursors=cursors, wall=wall or wall_clock, trail=trail,
         rate=auth_rate or (LOCAL_AUTH_RATE if config.is_local else AUTH_RATE),
+        key_token_seconds=config.key_token_seconds,
     )
 
     platform_logins = PlatformLogins(

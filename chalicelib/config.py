@@ -9,6 +9,9 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from chalicelib.errors import AppError
+from chalicelib.parsing import parse_int
+
 LOCAL_STAGE = "local"
 LOCAL_JWT_SECRET = "local-dev-secret-change-me-0123456789"  # public: only ever on the local stage
 MIN_JWT_SECRET_BYTES = 32
@@ -50,6 +53,9 @@ class Config:
     fee_provider: str = "sandbox"  # membership fee provider (memberships.provider.build_fee_provider)
     idempotency_ttl_seconds: int = 48 * 3600
     callback_log_ttl_days: int = 30
+    # how long a token issued from an API key lives: an hour, as the contract says; the local stage
+    # may shorten it (YUNDIAN_KEY_TOKEN_SECONDS) to watch a console session expire
+    key_token_seconds: int = 3600
 
     @property
     def tz(self) -> ZoneInfo:
@@ -104,6 +110,7 @@ class Config:
             table_prefix=e.get("YUNDIAN_TABLE_PREFIX", f"yundian-{stage}-"),
             region=e.get("AWS_REGION") or e.get("AWS_DEFAULT_REGION") or "us-east-1",
             fee_provider=fee_provider,
+            key_token_seconds=_key_token_seconds(stage, e),
             **_platform_endpoints(stage, e),
             **held,
         )
@@ -111,6 +118,19 @@ class Config:
 
 SECRET_FIELDS: Mapping[str, str] = {f.name: f.metadata["env"] for f in fields(Config) if "env" in f.metadata}
 """The values the stage secret holds: its JSON key (the `Config` field) → the local stage's env name."""
+
+
+def _key_token_seconds(stage: str, env: Mapping[str, str]) -> int:
+    raw = env.get("YUNDIAN_KEY_TOKEN_SECONDS")
+    if raw is None:
+        return 3600
+    if stage != LOCAL_STAGE:
+        raise RuntimeError(f"YUNDIAN_KEY_TOKEN_SECONDS is for the local stage only "
+                           f"(stage {stage!r}: tokens live an hour)")
+    try:
+        return parse_int(raw, "YUNDIAN_KEY_TOKEN_SECONDS", lo=5, hi=3600)
+    except AppError as err:
+        raise RuntimeError(err.message) from None
 
 
 def _platform_endpoints(stage: str, env: Mapping[str, str]) -> dict[str, Any]:

@@ -23,20 +23,22 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from chalicelib.payments import alipay  # noqa: E402
+from localdev.paths import data_dir  # noqa: E402
 from localdev.platform_keys import LOCAL_ALIPAY_APP_ID, private_key  # noqa: E402
 
-DATA_DIR = ROOT / ".dynamodb"
+DATA_DIR = data_dir()
 DEMO_BUYER = "2088000000000042"
 
 
-def notification(out_trade_no: str, amount_fen: int, seller_id: str, buyer_id: str) -> dict[str, str]:
+def notification(out_trade_no: str, amount_fen: int, seller_id: str, buyer_id: str,
+                 data: Path = DATA_DIR) -> dict[str, str]:
     now = datetime.now(alipay.ALIPAY_TZ).strftime("%Y-%m-%d %H:%M:%S")
     params = {"notify_time": now, "notify_type": "trade_status_sync", "notify_id": f"local-{out_trade_no}",
               "app_id": LOCAL_ALIPAY_APP_ID, "charset": "utf-8", "version": "1.0", "sign_type": "RSA2",
               "trade_no": f"2026{abs(hash(out_trade_no)) % 10**16:016d}", "out_trade_no": out_trade_no,
               "buyer_id": buyer_id, "seller_id": seller_id, "trade_status": "TRADE_SUCCESS",
               "total_amount": f"{amount_fen // 100}.{amount_fen % 100:02d}", "gmt_create": now, "gmt_payment": now}
-    return {**params, "sign": alipay.sign(params, private_key(DATA_DIR))}
+    return {**params, "sign": alipay.sign(params, private_key(data))}
 
 
 def main(argv: list[str] | None = None) -> int:

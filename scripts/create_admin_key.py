@@ -59,7 +59,7 @@ def deployed_stage(stage: str, path: Path = CHALICE_CONFIG) -> DeployedStage:
     """The deployed `stage` that `path` describes, or a UsageError (the local stage, an unknown one)."""
     if stage == LOCAL_STAGE:
         raise UsageError("the local stage needs no script: `make run` creates an admin API key and prints it "
-                         "(kept in .dynamodb/admin-api-key.json)")
+                         "(kept in .dynamodb/api-keys.json)")
     try:
         chalice = json.loads(path.read_text())
     except (OSError, ValueError) as exc:

@@ -1,7 +1,7 @@
 """`make run`: the whole backend on this machine.
 
-1. DynamoDB Local (AWS's emulator, from the npm package) with its data in `.dynamodb/`, so data
-   survives a restart; moto's server, loudly, where Java is missing.
+1. DynamoDB Local (AWS's emulator, from the npm package) with its data in `.dynamodb/` (or
+   `YUNDIAN_DATA_DIR`), so data survives a restart; moto's server, loudly, where Java is missing.
 2. The tables (from `chalicelib.tables.ALL_MODELS`) and the demo data (`localdev/demo.py`).
 3. The local server (`localdev/server.py`: chalice's local server with the stream poller and
    the schedules in its process) on 127.0.0.1:$YUNDIAN_PORT, then ready-to-paste curl examples.
@@ -32,10 +32,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from localdev.paths import data_dir  # noqa: E402
 from scripts.dynamodb_local import LocalDynamo, die_with_parent, free_port, start  # noqa: E402
 
-DATA_DIR = ROOT / ".dynamodb"
-DEMO_FILE = DATA_DIR / "demo.json"
 STAGE = "local"
 ALIPAY_VARS = ("ALIPAY_APP_ID", "ALIPAY_PUBLIC_KEY")
 WECHATPAY_VARS = ("WECHATPAY_SP_MCHID", "WECHATPAY_APIV3_KEY", "WECHATPAY_PUBLIC_KEY_ID", "WECHATPAY_PUBLIC_KEY")
@@ -59,23 +58,23 @@ def port_in_use(port: int) -> bool:
     return False
 
 
-def local_platforms(env: Mapping[str, str], data_dir: Path) -> dict[str, str]:
+def local_platforms(env: Mapping[str, str], data: Path) -> dict[str, str]:
     """The payment platforms' settings `env` leaves unset, from the local platforms (generated once
-    into `data_dir`, mode 0600). A name `env` sets, even to "", is the tester's and is not returned;
+    into `data`, mode 0600). A name `env` sets, even to "", is the tester's and is not returned;
     `WECHATPAY_PLATFORM_CERTS` is only ever the tester's."""
     local: dict[str, str] = {}
     if any(name not in env for name in ALIPAY_VARS):
         from localdev.platform_keys import LOCAL_ALIPAY_APP_ID, public_pem
 
-        local.update({"ALIPAY_APP_ID": LOCAL_ALIPAY_APP_ID, "ALIPAY_PUBLIC_KEY": public_pem(data_dir)})
+        local.update({"ALIPAY_APP_ID": LOCAL_ALIPAY_APP_ID, "ALIPAY_PUBLIC_KEY": public_pem(data)})
     if any(name not in env for name in WECHATPAY_VARS):
         from localdev.wechatpay_platform import local_platform
 
-        local.update(local_platform(data_dir).env())
+        local.update(local_platform(data).env())
     return {name: value for name, value in local.items() if name not in env}
 
 
-def stage_environment(endpoint: str, data_dir: Path = DATA_DIR,
+def stage_environment(endpoint: str, data: Path | None = None,
                       environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment the server runs with: ours (default: this process's) plus the stage's
     config, which wins, plus the local payment platforms for what neither sets."""
@@ -93,7 +92,7 @@ def stage_environment(endpoint: str, data_dir: Path = DATA_DIR,
     env.pop("AWS_PROFILE", None)
     env.update(config.get("environment_variables", {}))
     env.update(config["stages"][STAGE].get("environment_variables", {}))
-    env.update(local_platforms(env, data_dir))
+    env.update(local_platforms(env, data or data_dir()))
     return env
 
 
@@ -140,7 +139,8 @@ def wechatpay_lines(base: str, demo: dict[str, Any], merchant_token: str, env: M
 
 
 def banner(base: str, demo: dict[str, Any], tokens: dict[str, str], created: bool, db_kind: str,
-           endpoint: str, env: Mapping[str, str] | None = None, own: list[str] | None = None) -> str:
+           endpoint: str, env: Mapping[str, str] | None = None, own: list[str] | None = None,
+           data: Path | None = None) -> str:
     m1, m2 = demo["merchants"][0], demo["merchants"][1]
     wechat_about, wechat_tries = wechatpay_lines(base, demo, tokens["merchant"], env or {}, own or [])
     t1 = m1["terminals"][0]
@@ -150,9 +150,12 @@ def banner(base: str, demo: dict[str, Any], tokens: dict[str, str], created: boo
     lines = [
         "",
         "=" * 78,
-        f"yundian is serving on {base}  (stage local, {db_kind} at {endpoint}, data in .dynamodb/)",
+        f"yundian is serving on {base}  (stage local, {db_kind} at {endpoint}, data in {data or '.dynamodb'}/)",
         f"demo data {'created' if created else 'reused'}: partner {demo['partner_id']}, merchants "
         f"{m1['merchant_id']} and {m2['merchant_id']}",
+        *([f"  and {demo['history']['payments']} payments over 30 days, members, the contest "
+           f"{demo['contest']['name']!r} ({demo['contest']['contest_id']}; ranked, round 1 settled) "
+           f"and a second partner — see them in the console"] if demo.get("contest") and demo.get("history") else []),
         "",
         "Tokens (local only, valid 1 year, signed with the local YUNDIAN_JWT_SECRET):",
         f"  admin:    {tokens['admin']}",
@@ -192,44 +195,56 @@ def banner(base: str, demo: dict[str, Any], tokens: dict[str, str], created: boo
     return "\n".join(lines)
 
 
-ADMIN_KEY_FILE = "admin-api-key.json"
+KEYS_FILE = "api-keys.json"
 
 
-def demo_admin_key(services: Any, path: Path) -> dict[str, str]:
-    """A ready admin API key for the local stage (`make run` prints it): created once and kept in
-    `.dynamodb/` (mode 0600), like the demo terminal's secret, since the API shows a secret once;
-    created again when the kept one no longer exchanges for a token (revoked, or a fresh table)."""
+def demo_keys(services: Any, demo: dict[str, Any], path: Path) -> dict[str, dict[str, str]]:
+    """Ready API keys for the local stage's admin, the demo partner and its first merchant (`make
+    run` prints them; the console signs in with them): created once and kept in the data folder
+    (mode 0600), like the demo terminal's secret, since the API shows a secret once; a kept key
+    that no longer exchanges for a token (revoked, or a fresh table) is created again."""
     import base64
 
     from chalicelib.auth import Principal
     from chalicelib.errors import AppError
 
-    if path.exists():
-        kept = json.loads(path.read_text())
-        basic = "Basic " + base64.b64encode(f"{kept['key_id']}:{kept['secret']}".encode()).decode()
-        try:
-            services.identity.token(basic)
-            return dict(kept)
-        except AppError:
-            pass
-    created = services.identity.create_key(Principal(sub="make-run", role="admin"),
-                                           json.dumps({"name": "make run (local admin)", "role": "admin"}).encode())
-    kept = {"key_id": created["key_id"], "secret": created["secret"]}
+    kept: dict[str, dict[str, str]] = json.loads(path.read_text()) if path.exists() else {}
+    wanted = {"admin": {"name": "make run (local admin)", "role": "admin"},
+              "partner": {"name": "make run (demo partner)", "role": "partner", "partner_id": demo["partner_id"]},
+              "merchant": {"name": "make run (demo merchant)", "role": "merchant",
+                           "merchant_id": demo["merchants"][0]["merchant_id"]}}
+    keys: dict[str, dict[str, str]] = {}
+    for role, body in wanted.items():
+        key = kept.get(role)
+        if key is not None and all(key.get(k) == v for k, v in body.items() if k.endswith("_id")):
+            basic = "Basic " + base64.b64encode(f"{key['key_id']}:{key['secret']}".encode()).decode()
+            try:
+                services.identity.token(basic)
+                keys[role] = key
+                continue
+            except AppError:
+                pass
+        created = services.identity.create_key(Principal(sub="make-run", role="admin"), json.dumps(body).encode())
+        keys[role] = {"key_id": created["key_id"], "secret": created["secret"],
+                      **{k: v for k, v in body.items() if k.endswith("_id")}}
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
-        json.dump(kept, f)
-    return kept
+        json.dump(keys, f, indent=2)
+    return keys
 
 
-def identity_lines(base: str, demo: dict[str, Any], tokens: dict[str, str], admin_key: dict[str, str],
-                   simulator_url: str) -> str:
-    """The banner's "how to get in" part: the admin API key and the platform logins."""
+def identity_lines(base: str, demo: dict[str, Any], tokens: dict[str, str], keys: dict[str, dict[str, str]],
+                   simulator_url: str, data: Path) -> str:
+    """The banner's "how to get in" part: the console, the API keys and the platform logins."""
+    admin_key = keys["admin"]
     j = "-H 'Content-Type: application/json'"
     m2 = demo["merchants"][1]["merchant_id"]
     return "\n".join([
+        f"Console: {base}/console  — sign in with a key id and its secret:",
+        *(f"  {role + ':':9} key id {k['key_id']}  secret {k['secret']}" for role, k in keys.items()),
+        f"  (kept in {data}/{KEYS_FILE}; create more in the console or with POST /v1/api-keys)",
+        "",
         "Getting in (identity):",
-        f"  admin API key: id {admin_key['key_id']}  secret {admin_key['secret']}",
-        f"  (kept in .dynamodb/{ADMIN_KEY_FILE}; create more with POST /v1/api-keys)",
         "  # exchange it for a 1-hour token (then: -H 'Authorization: Bearer <token>'; refresh with /v1/auth/refresh):",
         f"  curl -s -X POST -u '{admin_key['key_id']}:{admin_key['secret']}' {base}/v1/auth/token",
         f"  # a customer logs in through the platform simulator ({simulator_url}; any code sandbox:<user id>):",
@@ -271,13 +286,14 @@ def main() -> int:
     server: subprocess.Popen[bytes] | None = None
     simulator: Any = None
     try:
-        DATA_DIR.mkdir(exist_ok=True)
+        data = data_dir()
+        data.mkdir(parents=True, exist_ok=True)
         print("starting DynamoDB Local ...", flush=True)
-        ddb = start(free_port(), db_path=str(DATA_DIR / "data"), log_path=str(DATA_DIR / "dynamodb.log"))
-        env = stage_environment(ddb.endpoint)
+        ddb = start(free_port(), db_path=str(data / "data"), log_path=str(data / "dynamodb.log"))
+        env = stage_environment(ddb.endpoint, data)
         from localdev.platform_simulator import start_local
 
-        simulator, logins_env = start_local(env, DATA_DIR)
+        simulator, logins_env = start_local(env, data)
         env.update(logins_env)  # the app's real platform adapters reach the simulator
         own_wechatpay = [name for name in (*WECHATPAY_VARS, "WECHATPAY_PLATFORM_CERTS") if name in os.environ]
         os.environ.update(env)  # same endpoint, credentials and table prefix as the server
@@ -293,9 +309,9 @@ def main() -> int:
         if created_tables:
             print(f"created tables: {', '.join(created_tables)}", flush=True)
         services.jobs["backfill_list_order"]()  # data of an older `make run` joins the lists (idempotent)
-        demo, created = seed(services, DEMO_FILE)
+        demo, created = seed(services, data / "demo.json")
         demo_tokens = tokens(services.config.jwt_secret, demo)
-        admin_key = demo_admin_key(services, DATA_DIR / ADMIN_KEY_FILE)
+        keys = demo_keys(services, demo, data / KEYS_FILE)
 
         cmd = [sys.executable, "-m", "localdev.server", "--host", "127.0.0.1", "--port", str(port),
                "--stage", STAGE]
@@ -303,8 +319,8 @@ def main() -> int:
         server = subprocess.Popen(cmd, cwd=str(ROOT), env=env, start_new_session=True,
                                   preexec_fn=die_with_parent)  # noqa: PLW1509
         wait_http(f"{base}/v1/openapi.json", server)
-        print(banner(base, demo, demo_tokens, created, ddb.kind, ddb.endpoint, env, own_wechatpay), flush=True)
-        print(identity_lines(base, demo, demo_tokens, admin_key, simulator.url), flush=True)
+        print(banner(base, demo, demo_tokens, created, ddb.kind, ddb.endpoint, env, own_wechatpay, data), flush=True)
+        print(identity_lines(base, demo, demo_tokens, keys, simulator.url, data), flush=True)
         return server.wait()
     except (KeyboardInterrupt, Stop):
         print("\nstopping ...", flush=True)

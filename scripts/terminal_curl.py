@@ -25,8 +25,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from chalicelib.auth import terminal_signature  # noqa: E402
+from localdev.paths import data_dir  # noqa: E402
 
-DEMO_FILE = ROOT / ".dynamodb" / "demo.json"
+DEMO_FILE = data_dir() / "demo.json"
 
 
 def build_command(base_url: str, method: str, path: str, body: str, terminal_id: str, secret: str,

@@ -39,8 +39,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
 from chalicelib.auth import issue_token  # noqa: E402
 from chalicelib.config import LOCAL_JWT_SECRET  # noqa: E402
 from localdev import wechatpay_platform as platform  # noqa: E402
+from localdev.paths import data_dir  # noqa: E402
 
-DATA_DIR = ROOT / ".dynamodb"
+DATA_DIR = data_dir()
 DEMO_OPENID = "oDemoBuyer0000000000000000042"  # the demo buyer's sp_openid
 TOKEN_TTL_SECONDS = 3600
 

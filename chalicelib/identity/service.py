@@ -21,6 +21,7 @@ from chalicelib.cursors import CursorSigner, invalid_cursor
 from chalicelib.errors import Invalid, NotFound, TooManyRequests, Unauthorized
 from chalicelib.identity.domain import (
     KEY_CHECK_SECONDS,
+    KEY_TOKEN_SECONDS,
     ApiKey,
     KeyPosition,
     SecretHasher,
@@ -62,7 +63,7 @@ class IdentityService:
 
     def __init__(self, keys: ApiKeyRepository, codes: AuthCodes, tenants: Tenants, clock: Clock, *,
                  jwt_secret: str, cursors: CursorSigner, rate: RateLimit, wall: WallClock = wall_clock,
-                 trail: AdminTrail | None = None) -> None:
+                 trail: AdminTrail | None = None, key_token_seconds: int = KEY_TOKEN_SECONDS) -> None:
         self.keys = keys
         self.codes = codes
         self.tenants = tenants
@@ -72,6 +73,7 @@ class IdentityService:
         self._jwt_secret = jwt_secret
         self._hasher = SecretHasher(jwt_secret)
         self._wall = wall
+        self._key_token_seconds = key_token_seconds
         self.cache = KeyCache(KEY_CHECK_SECONDS, wall)
         self.limiter = RateLimiter(rate, wall)
 
@@ -217,7 +219,7 @@ class IdentityService:
             raise _key_revoked()
 
     def _key_token(self, key: ApiKey) -> dict[str, Any]:
-        claims = key_token_claims(key, int(self._wall()))
+        claims = key_token_claims(key, int(self._wall()), self._key_token_seconds)
         metrics.add_metric(name="TokenIssued", unit="Count", value=1)
         return self._answer(claims)
 

@@ -48,7 +48,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def server(ddb_endpoint: str, test_config: Config, data_dir: Path,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    env = stage_environment(ddb_endpoint, data_dir=data_dir, environ=machine_env())
+    env = stage_environment(ddb_endpoint, data=data_dir, environ=machine_env())
     env.update({
         "YUNDIAN_TABLE_PREFIX": f"ls{secrets.token_hex(3)}-",  # its poller must not feed other tests
         "YUNDIAN_JWT_SECRET": test_config.jwt_secret,

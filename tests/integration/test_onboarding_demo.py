@@ -1,12 +1,16 @@
 """The demo data of `make run` is seeded once and reused across restarts; its tokens and
 terminal secrets work against the API as printed; its first merchant's platform ids are verified
-(the local platforms' notifications confirm its payments), the second one's are claims."""
+(the local platforms' notifications confirm its payments), the second one's are claims.
+
+On the demo's own tables (see `test_demo_data.py`: its contest would count the shared tables'
+payments), with the story cut to its last two days' payments: its history is checked there."""
 
 from __future__ import annotations
 
 import json
 import secrets
 import time
+from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +19,9 @@ import pytest
 from chalicelib.auth import decode_bearer
 from chalicelib.onboarding.platforms import ALIPAY, WECHATPAY
 from localdev.demo import SEEDER, seed, tokens
+from localdev.demo_story import Sale
 from tests.helpers import Api, TerminalCreds
+from tests.integration.test_demo_data import demo_data_dir, demo_tables, services  # noqa: F401 - fixtures
 
 
 def _sub_mchid() -> str:
@@ -30,6 +36,18 @@ def own_seller_ids(monkeypatch: pytest.MonkeyPatch) -> None:
     merchants = [{**m, "alipay_seller_id": "2088" + str(secrets.randbelow(10**12)).zfill(12),
                   "wechat_sub_mchid": _sub_mchid()} for m in localdev.demo.MERCHANTS]
     monkeypatch.setattr(localdev.demo, "MERCHANTS", merchants)
+
+
+@pytest.fixture(autouse=True)
+def short_story(monkeypatch: pytest.MonkeyPatch) -> None:
+    import localdev.demo
+
+    story = localdev.demo.story
+
+    def last_days(today: date, tz: tzinfo, now: datetime) -> list[Any]:
+        return [e for e in story(today, tz, now) if isinstance(e, Sale) and e.at >= now - timedelta(days=2)]
+
+    monkeypatch.setattr(localdev.demo, "story", last_days)
 
 
 def _bindings(api: Api, merchant: dict[str, Any]) -> dict[str, tuple[str, bool] | None]:

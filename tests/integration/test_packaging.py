@@ -72,3 +72,19 @@ def test_the_packaged_functions_carry_no_key_and_may_read_their_stage_secret(pac
         reads = [s["Resource"] for s in statements if any(a.startswith("secretsmanager:") for a in s["Action"])]
         assert reads == [[{"Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:"
                                       "secret:yundian/dev-??????"}]]
+
+
+def test_the_deployment_ships_the_built_console_and_compresses_it(package: Path) -> None:
+    """The zip carries exactly the console's build (`make package` builds it first; `make test`'s
+    install did here); API Gateway compresses answers above 1 KiB (the bundle is ~250 KiB, ~90 gzipped)."""
+    from chalicelib.console_site import ASSETS_DIR
+
+    built = {"chalicelib/console_assets/" + p.name for p in ASSETS_DIR.iterdir()}
+    assert "chalicelib/console_assets/manifest.json" in built
+    with zipfile.ZipFile(package / "deployment.zip") as z:
+        shipped = {n for n in z.namelist() if n.startswith("chalicelib/console_assets/")}
+    assert shipped == built
+    apis = [r for r in json.loads((package / "sam.json").read_text())["Resources"].values()
+            if r["Type"] == "AWS::Serverless::Api"]
+    assert apis
+    assert all(a["Properties"].get("MinimumCompressionSize") == 1024 for a in apis), apis

@@ -140,3 +140,14 @@ def test_a_deployed_stage_reaches_the_platforms_over_https_only(name: str) -> No
         Config.from_env({"YUNDIAN_STAGE": "local", name: "ftp://example.com"})
     assert Config.from_env({**_stage_env("dev"), name: "https://sandbox.example.com/gateway.do"},
                            secret=STAGE_SECRET)
+
+
+def test_key_token_lifetime_is_an_hour_and_only_the_local_stage_shortens_it() -> None:
+    assert Config.from_env({"YUNDIAN_STAGE": "local"}).key_token_seconds == 3600
+    assert Config.from_env(deployed()).key_token_seconds == 3600
+    assert Config.from_env({"YUNDIAN_STAGE": "local", "YUNDIAN_KEY_TOKEN_SECONDS": "10"}).key_token_seconds == 10
+    with pytest.raises(RuntimeError, match="local stage only"):
+        Config.from_env(deployed(YUNDIAN_KEY_TOKEN_SECONDS="10"))
+    for bad in ("4", "3601", "1e3", "", " 10", "-10"):
+        with pytest.raises(RuntimeError, match="YUNDIAN_KEY_TOKEN_SECONDS"):
+            Config.from_env({"YUNDIAN_STAGE": "local", "YUNDIAN_KEY_TOKEN_SECONDS": bad})

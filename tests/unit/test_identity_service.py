@@ -536,3 +536,16 @@ def test_auth_codes_are_remembered_on_the_wall_clock(w: World) -> None:
     assert "code-1" not in repr(w.codes.entries)  # kept under a hash of the code
     w.wall.advance(24 * 3600 + 1)
     assert w.svc.recall_auth_code("code-1") is None
+
+
+def test_a_shorter_key_token_lifetime_applies_to_issued_and_refreshed_tokens(w: World) -> None:
+    svc = IdentityService(w.keys, w.codes, OnboardingService(w.onboarding, w.clock), w.clock, jwt_secret=SECRET,
+                          cursors=CursorSigner(SECRET), rate=RateLimit(5, 1.0), wall=w.wall, trail=w.trail,
+                          key_token_seconds=10)
+    key = create(svc, ADMIN, role="admin")
+    issued = claims_of(svc.token(basic(key["key_id"], key["secret"]))["token"])
+    assert issued["exp"] - issued["iat"] == 10
+    refreshed = claims_of(svc.refresh(principal_of(svc.token(basic(key["key_id"], key["secret"]))["token"]))["token"])
+    assert refreshed["exp"] - refreshed["iat"] == 10
+    default = claims_of(w.svc.token(basic(key["key_id"], key["secret"]))["token"])
+    assert default["exp"] - default["iat"] == 3600

@@ -36,7 +36,7 @@ def test_unset_values_come_from_the_local_platforms(tmp_path: Path) -> None:
 def test_values_the_environment_sets_are_kept(tmp_path: Path) -> None:
     environ = {**THEIRS, "WECHATPAY_PLATFORM_CERTS": "", "ALIPAY_APP_ID": "2021009900000009",
                "PATH": "/usr/bin"}
-    env = stage_environment("http://127.0.0.1:1", data_dir=tmp_path, environ=environ)
+    env = stage_environment("http://127.0.0.1:1", data=tmp_path, environ=environ)
     local = platform.local_platform(tmp_path)
     assert {k: env[k] for k in environ} == environ  # theirs, an empty one included
     assert env["WECHATPAY_APIV3_KEY"] == local.apiv3_key and env["WECHATPAY_SP_MCHID"] == local.sp_mchid
