@@ -6,9 +6,13 @@ import { t } from "./i18n.js";
 
 export const seg = encodeURIComponent;
 
+// A form value the page itself refuses (before any request): its message is already in words.
+export class InputError extends Error {}
+
 // An error as a sentence: the contract's code translated where we know it, the API's message
 // (and code) otherwise. Never a blank page.
 export function errorText(err) {
+  if (err instanceof InputError) return err.message;
   if (err instanceof ApiError) {
     const known = t(`error.${err.code}`, null, "");
     if (known) return known;

@@ -166,6 +166,9 @@ def test_merchant_sees_its_chart_payments_confirmed_or_not_members_and_plans(pag
     page.get_by_role("link", name="会员方案").click()
     plan = f"午餐月卡 {secrets.token_hex(2)}"
     page.get_by_label("方案名称").fill(plan)
+    page.get_by_label("会费（元）").fill("19.999")  # not an amount in fen: refused before any request
+    page.get_by_role("button", name="创建方案").click()
+    expect(page.locator(".form-result [role=alert]")).to_have_text("金额格式不正确（例如 30 或 30.50）")
     page.get_by_label("会费（元）").fill("19.9")
     page.get_by_label("单笔最高优惠（元）").fill("3")
     page.get_by_role("button", name="创建方案").click()

@@ -6,7 +6,7 @@ import { boardChart } from "../charts.js";
 import { append, field, formValues, h, replace } from "../dom.js";
 import { number, time, zonedIso, zonedLocalNow } from "../format.js";
 import { t } from "../i18n.js";
-import { actionButton, badge, confirmDialog, figures, form, notice, section, seg, table } from "../ui.js";
+import { actionButton, badge, confirmDialog, figures, form, notice, section, seg, table, InputError } from "../ui.js";
 
 const METRICS = ["merchants_onboarded", "active_merchants", "gmv_yuan", "new_members"];
 
@@ -61,7 +61,7 @@ function createForm() {
   ], t("contests.create"), async (el) => {
     const v = formValues(el);
     const startsAt = zonedIso(v.starts_at);
-    if (!startsAt) throw new Error(t("contests.bad_start"));
+    if (!startsAt) throw new InputError(t("contests.bad_start"));
     const prizes = [1, 2, 3].filter((i) => v[`prize${i}`] && v[`from${i}`] && v[`to${i}`])
       .map((i) => ({ rank_from: Number(v[`from${i}`]), rank_to: Number(v[`to${i}`]), prize: v[`prize${i}`] }));
     const created = await post("/v1/contests", {

@@ -9,7 +9,7 @@ import { addDays, count, parseYuan, time, today, yuan } from "../format.js";
 import { t } from "../i18n.js";
 import {
   actionButton, badge, confirmDialog, figures, form, loading, pagedList, secretBox, section,
-  seg, table,
+  seg, table, InputError,
 } from "../ui.js";
 
 export const TABS = ["dashboard", "payments", "members", "plans", "terminals", "bindings", "callbacks"];
@@ -121,12 +121,12 @@ async function plans(body, merchant) {
   ], t("plans.create"), async (el) => {
     const v = formValues(el);
     const fee = parseYuan(v.fee);
-    if (fee === null) throw new Error(t("common.bad_amount"));
+    if (fee === null) throw new InputError(t("common.bad_amount"));
     const plan = { name: v.name, fee_fen: fee, period_days: Number(v.period_days),
       discount_percent: Number(v.discount_percent), refund_window_days: Number(v.refund_window_days) };
     if (v.max_discount) {
       plan.max_discount_per_order_fen = parseYuan(v.max_discount);
-      if (plan.max_discount_per_order_fen === null) throw new Error(t("common.bad_amount"));
+      if (plan.max_discount_per_order_fen === null) throw new InputError(t("common.bad_amount"));
     }
     await post(`/v1/merchants/${seg(merchant.merchant_id)}/plans`, plan);
     await plans(body, merchant);
