@@ -63,6 +63,9 @@ REGENERATE = "make infra"
 REST_API = "RestAPI"
 AUTH_THROTTLE = {"ThrottlingRateLimit": 25, "ThrottlingBurstLimit": 50}
 THROTTLED_BODY = {"code": "rate_limited", "message": "too many requests; retry later"}
+# API Gateway answers a path or method no route has with MISSING_AUTHENTICATION_TOKEN (403
+# {"message": ...}); the contract's answer is 404 in its error shape (localdev/server.py does the same).
+NO_ROUTE_BODY = {"code": "not_found", "message": "no such route"}
 
 
 def secret_name(stage: str) -> str:
@@ -202,7 +205,10 @@ def api_throttling() -> dict[str, Any]:
                 for path, method in throttled_routes()]
     throttled = {"StatusCode": 429, "ResponseParameters": {"Headers": {"Retry-After": "'1'"}},
                  "ResponseTemplates": {"application/json": json.dumps(THROTTLED_BODY, separators=(",", ":"))}}
-    return {"Properties": {"MethodSettings": settings, "GatewayResponses": {"THROTTLED": throttled}}}
+    no_route = {"StatusCode": 404,
+                "ResponseTemplates": {"application/json": json.dumps(NO_ROUTE_BODY, separators=(",", ":"))}}
+    return {"Properties": {"MethodSettings": settings,
+                           "GatewayResponses": {"THROTTLED": throttled, "MISSING_AUTHENTICATION_TOKEN": no_route}}}
 
 
 def arn(service: str, resource: str) -> dict[str, str]:

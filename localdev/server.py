@@ -35,7 +35,15 @@ from chalice.app import Chalice  # noqa: E402
 from chalice.cli.factory import CLIFactory  # noqa: E402
 from chalice.config import Config as ChaliceConfig  # noqa: E402
 from chalice.deploy.validate import validate_routes  # noqa: E402
-from chalice.local import CustomLocalChalice, LocalChalice, LocalDevServer, ThreadedHTTPServer  # noqa: E402
+from chalice.local import (  # noqa: E402
+    ChaliceRequestHandler,
+    CustomLocalChalice,
+    ForbiddenError,
+    LocalChalice,
+    LocalDevServer,
+    LocalGatewayException,
+    ThreadedHTTPServer,
+)
 
 LISTEN_BACKLOG = 128
 
@@ -44,6 +52,24 @@ class BackloggedHTTPServer(ThreadedHTTPServer):
     """chalice's threaded local server with a listen backlog for bursts of connections."""
 
     request_queue_size = LISTEN_BACKLOG
+
+
+# What the deployment's gateway answers for a path or method no route has (infra/build.py maps API
+# Gateway's MISSING_AUTHENTICATION_TOKEN response to it): the contract's error shape, not a 403.
+NO_ROUTE_BODY = b'{"code":"not_found","message":"no such route"}'
+
+
+class ContractRequestHandler(ChaliceRequestHandler):
+    """chalice's local request handler, answering an unknown route `404 not_found` as the deployed
+    gateway does, and every HTTP method (TRACE, CONNECT, ...) through the routing table."""
+
+    def _send_error_response(self, error: LocalGatewayException) -> None:
+        if isinstance(error, ForbiddenError) and b"Missing Authentication Token" in (error.body or b""):
+            self._send_http_response(404, {"Content-Type": "application/json"}, NO_ROUTE_BODY)
+            return
+        super()._send_error_response(error)
+
+    do_TRACE = do_CONNECT = ChaliceRequestHandler._generic_handle
 
 
 class Stop(Exception):
@@ -67,7 +93,8 @@ def create_server(app_obj: Chalice, config: ChaliceConfig, host: str, port: int)
         # so concurrent requests of the threaded server do not see each other's.
         CustomLocalChalice.__bases__ = (LocalChalice, app_obj.__class__)
         app_obj.__class__ = CustomLocalChalice
-    return LocalDevServer(app_obj, config, host, port, server_cls=BackloggedHTTPServer)
+    return LocalDevServer(app_obj, config, host, port, server_cls=BackloggedHTTPServer,
+                          handler_cls=ContractRequestHandler)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,14 +12,15 @@ router = Router(__name__)
 ASSETS = ConsoleAssets()
 
 
-@router.route("/console", "GET", auth="none", tag="console")
+@router.route("/console", "GET", auth="none", tag="console", produces="text/html")
 def console_page(ctx: Ctx) -> Response:
     """The web console for admins, partners and merchants (sign in with an API key)."""
     page = ASSETS.index()
     return Response(body=page.body, status_code=200, headers=dict(page.headers))
 
 
-@router.route("/console/{asset}", "GET", auth="none", tag="console")
+@router.route("/console/{asset}", "GET", auth="none", tag="console",
+              produces="text/javascript, text/css or image/svg+xml")
 def console_asset(ctx: Ctx, asset: str) -> Response:
     """One of the console's built assets (JavaScript, CSS, SVG), by its content-hashed name."""
     found = ASSETS.asset(asset)

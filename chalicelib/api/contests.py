@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from chalicelib.api.routing import Ctx, Router
+from chalicelib.api.routing import Ctx, Param, Router, limit_param
 from chalicelib.contests.schemas import CreateContest
 
 router = Router(__name__)
+ROUND = Param("round", {"type": "integer", "minimum": 1}, description="the round (default: 1)")
 
 # The stream ARNs exist only once the tables are deployed: `chalice package` emits this
 # placeholder and infra's merge template replaces it with {"Fn::GetAtt": [<table>, "StreamArn"]}
@@ -38,7 +39,8 @@ def get_contest(ctx: Ctx, contest_id: str) -> dict[str, Any]:
     return ctx.services.contests.get(ctx.who, contest_id)
 
 
-@router.route("/v1/contests/{contest_id}/leaderboard", "GET", roles=("admin", "partner"), tag="contests")
+@router.route("/v1/contests/{contest_id}/leaderboard", "GET", roles=("admin", "partner"), tag="contests",
+              query=(ROUND, limit_param(500)))
 def leaderboard(ctx: Ctx, contest_id: str) -> dict[str, Any]:
     """The latest ranking snapshot of a round, or its settled result."""
     q = ctx.query
@@ -51,7 +53,8 @@ def settle_round(ctx: Ctx, contest_id: str, n: str) -> dict[str, Any]:
     return ctx.services.contests.settle(ctx.who, contest_id, n)
 
 
-@router.route("/v1/partners/{partner_id}/standing", "GET", roles=("admin", "partner"), tag="contests")
+@router.route("/v1/partners/{partner_id}/standing", "GET", roles=("admin", "partner"), tag="contests",
+              query=(Param("contest_id", {"type": "string", "minLength": 1, "maxLength": 128}, required=True), ROUND))
 def standing(ctx: Ctx, partner_id: str) -> dict[str, Any]:
     """A partner's rank, metrics, score and gap to the next rank up in a round."""
     q = ctx.query

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.api.routing import Ctx, Router
+from chalicelib.api.routing import PAGED, Ctx, Router
 from chalicelib.identity.schemas import CreateApiKey
 
 router = Router(__name__)
@@ -19,7 +19,7 @@ def create_api_key(ctx: Ctx) -> dict[str, Any]:
     return ctx.services.identity.create_key(ctx.who, ctx.raw)
 
 
-@router.route("/v1/api-keys", "GET", roles=KEY_HOLDERS, tag="identity")
+@router.route("/v1/api-keys", "GET", roles=KEY_HOLDERS, tag="identity", query=PAGED)
 def list_api_keys(ctx: Ctx) -> dict[str, Any]:
     """The keys the caller could create, newest first, `?limit=` (1..200, default 50) at a time;
     follow `next_cursor` with `?cursor=`."""

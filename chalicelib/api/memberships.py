@@ -6,10 +6,12 @@ from typing import TYPE_CHECKING, Any
 
 from chalice import Response
 
-from chalicelib.api.routing import Ctx, Router
+from chalicelib.api.routing import IDEMPOTENCY_KEY, PAGED, Ctx, Param, Router
 from chalicelib.memberships.schemas import CreatePlan, LockIn, OfferRequest, RefundRequest
 
 router = Router(__name__)
+STATUS = Param("status", {"type": "string", "enum": ["active", "expired", "refunded", "settled"]},
+               description="only memberships in this status")
 
 if TYPE_CHECKING:
     from chalicelib.memberships.idempotency import Outcome
@@ -36,13 +38,14 @@ def list_plans(ctx: Ctx, merchant_id: str) -> dict[str, Any]:
 
 
 @router.route("/v1/merchants/{merchant_id}/memberships", "GET", roles=("admin", "partner", "merchant"),
-              tag="memberships")
+              tag="memberships", query=(STATUS, *PAGED))
 def list_memberships(ctx: Ctx, merchant_id: str) -> dict[str, Any]:
     """A merchant's memberships, newest first, page by page (`status` filters)."""
     return ctx.services.membership_reads.memberships(ctx.who, merchant_id, ctx.query)
 
 
-@router.route("/v1/memberships", "POST", roles=("customer",), body=LockIn, status=201, tag="memberships")
+@router.route("/v1/memberships", "POST", roles=("customer",), body=LockIn, status=201, tag="memberships",
+              headers=(IDEMPOTENCY_KEY,))
 def lock_in(ctx: Ctx) -> Response:
     """Lock a plan's fee and become a member (idempotent by Idempotency-Key)."""
     return _respond(ctx.services.memberships.lock_in(ctx.who, ctx.raw, ctx.header("Idempotency-Key")))
@@ -61,7 +64,7 @@ def my_memberships(ctx: Ctx) -> dict[str, Any]:
 
 
 @router.route("/v1/memberships/{membership_id}/refund", "POST", roles=("customer",), body=RefundRequest,
-       tag="memberships")
+       tag="memberships", headers=(IDEMPOTENCY_KEY,))
 def refund(ctx: Ctx, membership_id: str) -> Response:
     """Ask back the shortfall after the period (idempotent by Idempotency-Key)."""
     return _respond(ctx.services.memberships.refund(ctx.who, membership_id, ctx.raw, ctx.header("Idempotency-Key")))

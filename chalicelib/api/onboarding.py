@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.api.routing import Ctx, Router
+from chalicelib.api.routing import PAGED, Ctx, Router
 from chalicelib.onboarding.schemas import CreateMerchant, CreatePartner, CreateTerminal, PutBinding
 
 router = Router(__name__)
@@ -16,7 +16,7 @@ def create_partner(ctx: Ctx) -> dict[str, Any]:
     return ctx.services.onboarding.create_partner(ctx.who, ctx.raw)
 
 
-@router.route("/v1/partners", "GET", roles=("admin",), tag="onboarding")
+@router.route("/v1/partners", "GET", roles=("admin",), tag="onboarding", query=PAGED)
 def list_partners(ctx: Ctx) -> dict[str, Any]:
     """Every partner, newest first, page by page (admin)."""
     return ctx.services.onboarding_reads.partners(ctx.who, ctx.query)
@@ -28,7 +28,8 @@ def get_partner(ctx: Ctx, partner_id: str) -> dict[str, Any]:
     return ctx.services.onboarding_reads.partner(ctx.who, partner_id)
 
 
-@router.route("/v1/partners/{partner_id}/merchants", "GET", roles=("admin", "partner"), tag="onboarding")
+@router.route("/v1/partners/{partner_id}/merchants", "GET", roles=("admin", "partner"), tag="onboarding",
+              query=PAGED)
 def list_merchants(ctx: Ctx, partner_id: str) -> dict[str, Any]:
     """A partner's merchants, newest first, page by page."""
     return ctx.services.onboarding_reads.merchants(ctx.who, partner_id, ctx.query)

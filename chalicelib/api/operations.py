@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from chalicelib.api.routing import Ctx, Router
 from chalicelib.clock import OffsetClock, iso
@@ -18,7 +18,20 @@ router = Router(__name__)
 MAX_ADVANCE_SECONDS = 100 * 366 * 86400  # a century per call
 
 
+def _exactly_one(schema: dict[str, Any]) -> None:
+    """The document says what the view checks: exactly one of the two, neither null."""
+    schema["properties"] = {
+        "advance_seconds": {"type": "number", "minimum": -MAX_ADVANCE_SECONDS, "maximum": MAX_ADVANCE_SECONDS,
+                            "description": "seconds to add to the clock's offset (negative: back)"},
+        "now": {"type": "string", "format": "date-time", "description": "the time the clock should read now"},
+    }
+    schema["oneOf"] = [{"required": ["advance_seconds"], "not": {"required": ["now"]}},
+                       {"required": ["now"], "not": {"required": ["advance_seconds"]}}]
+
+
 class ClockChange(Body):
+    model_config = ConfigDict(**Body.model_config, json_schema_extra=_exactly_one)
+
     advance_seconds: Annotated[int | float, Field(ge=-MAX_ADVANCE_SECONDS, le=MAX_ADVANCE_SECONDS)] | None = None
     now: Timestamp | None = None
 

@@ -7,12 +7,13 @@ from typing import Any
 
 from chalice import Response
 
-from chalicelib.api.routing import Ctx, Router
+from chalicelib.api.routing import DATE, PAGED, Ctx, Param, Router
 from chalicelib.clock import wall_clock
 from chalicelib.payments.callbacks import CallbackReply, CallbackRequest
 from chalicelib.payments.schemas import TerminalPayment, TerminalRefund
 
 router = Router(__name__)
+DAY = {"type": "string", "format": "date"}  # YYYY-MM-DD, a business day
 
 
 def _callback(ctx: Ctx, source: str) -> CallbackRequest:
@@ -41,7 +42,8 @@ def terminal_refund(ctx: Ctx) -> Response:
     return _reply(ctx.services.payments.terminal_refund(_callback(ctx, "terminal")))
 
 
-@router.route("/v1/notify/alipay", "POST", auth="callback", doc_auth="alipay", tag="payments")
+@router.route("/v1/notify/alipay", "POST", auth="callback", doc_auth="alipay", tag="payments",
+              produces="text/plain")
 def alipay_notify(ctx: Ctx) -> Response:
     """Alipay's asynchronous trade notification; answers `success` once durably recorded."""
     return _reply(ctx.services.payments.alipay_notification(_callback(ctx, "alipay")))
@@ -53,34 +55,37 @@ def wechatpay_notify(ctx: Ctx) -> Response:
     return _reply(ctx.services.payments.wechatpay_notification(_callback(ctx, "wechatpay")))
 
 
-@router.route("/v1/merchants/{merchant_id}/dashboard", "GET", roles=("admin", "partner", "merchant"), tag="payments")
+@router.route("/v1/merchants/{merchant_id}/dashboard", "GET", roles=("admin", "partner", "merchant"), tag="payments",
+              query=(DATE,))
 def dashboard(ctx: Ctx, merchant_id: str) -> dict[str, Any]:
     """A merchant's day and month figures and its active memberships."""
     return ctx.services.payment_figures.dashboard(ctx.who, merchant_id, ctx.query.get("date"))
 
 
 @router.route("/v1/merchants/{merchant_id}/dashboard/series", "GET", roles=("admin", "partner", "merchant"),
-              tag="payments")
+              tag="payments", query=(Param("from", DAY, required=True), Param("to", DAY, required=True)))
 def dashboard_series(ctx: Ctx, merchant_id: str) -> dict[str, Any]:
     """A merchant's day figures from `?from=` to `?to=` (YYYY-MM-DD, both inclusive, at most 92 days)."""
     return ctx.services.payment_figures.series(ctx.who, merchant_id, ctx.query)
 
 
 @router.route("/v1/merchants/{merchant_id}/callbacks", "GET", roles=("admin", "partner", "merchant"),
-              tag="payments")
+              tag="payments", query=PAGED)
 def merchant_callbacks(ctx: Ctx, merchant_id: str) -> dict[str, Any]:
     """The latest callbacks received for a merchant, as sent, with their outcomes (kept 30 days)."""
     return ctx.services.payment_figures.callbacks(ctx.who, merchant_id, ctx.query)
 
 
-@router.route("/v1/admin/callbacks", "GET", roles=("admin",), tag="payments")
+@router.route("/v1/admin/callbacks", "GET", roles=("admin",), tag="payments",
+              query=(Param("source", {"type": "string", "enum": ["terminal", "alipay", "wechatpay"]}), *PAGED))
 def unattributed_callbacks(ctx: Ctx) -> dict[str, Any]:
     """Callbacks that could not be tied to a merchant (`?source=terminal|alipay|wechatpay`, all
     three merged without it), newest first, `?limit=` at a time; follow `next_cursor` with `?cursor=`."""
     return ctx.services.payment_figures.callbacks(ctx.who, None, ctx.query)
 
 
-@router.route("/v1/merchants/{merchant_id}/payments", "GET", roles=("admin", "partner", "merchant"), tag="payments")
+@router.route("/v1/merchants/{merchant_id}/payments", "GET", roles=("admin", "partner", "merchant"), tag="payments",
+              query=(DATE, *PAGED))
 def merchant_payments(ctx: Ctx, merchant_id: str) -> dict[str, Any]:
     """A merchant's payments of a business day (`?date=YYYY-MM-DD`, default today), latest first,
     `?limit=` (1..200, default 50) at a time; follow `next_cursor` with `?cursor=`."""

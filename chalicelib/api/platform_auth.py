@@ -7,7 +7,7 @@ from typing import Any
 
 from chalice import Response
 
-from chalicelib.api.routing import Ctx, Router
+from chalicelib.api.routing import Ctx, Param, Router
 from chalicelib.identity.authorization import AlipayLoginBody, AppAuthorizeBody, WechatLoginBody, redirect_uri_of
 
 router = Router(__name__)
@@ -44,7 +44,9 @@ def alipay_authorize(ctx: Ctx, merchant_id: str) -> dict[str, Any]:
     return ctx.services.platform_logins.authorize(ctx.who, merchant_id, ctx.raw)
 
 
-@router.route("/v1/auth/alipay/app-authorized", "GET", auth="none", tag="identity")
+@router.route("/v1/auth/alipay/app-authorized", "GET", auth="none", tag="identity", produces="text/html",
+              query=(Param("app_auth_code", {"type": "string", "minLength": 1}, required=True),
+                     Param("state", {"type": "string", "minLength": 1}, required=True)))
 def alipay_app_authorized(ctx: Ctx) -> Response:
     """Alipay's redirect after the owner authorized our app: binds, and says so in a small page."""
     page = ctx.services.platform_logins.app_authorized(ctx.query)

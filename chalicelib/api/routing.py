@@ -33,6 +33,32 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class Param:
+    """A query or header parameter as the OpenAPI document declares it (JSON Schema of its value);
+    the services parse it themselves, with the same bounds."""
+
+    name: str
+    schema: dict[str, Any]
+    required: bool = False
+    description: str = ""
+
+
+def limit_param(hi: int = 200, default: int = 50) -> Param:
+    return Param("limit", {"type": "integer", "minimum": 1, "maximum": hi, "default": default},
+                 description=f"items per page (1..{hi})")
+
+
+LIMIT = limit_param()
+CURSOR = Param("cursor", {"type": "string", "minLength": 1},
+               description="the `next_cursor` of the previous page, with the same query")
+PAGED = (LIMIT, CURSOR)
+DATE = Param("date", {"type": "string", "format": "date"},
+             description="a business day (YYYY-MM-DD) in the deployment's time zone; default today")
+IDEMPOTENCY_KEY = Param("Idempotency-Key", {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+                        description="the same key again answers the first request's result")
+
+
+@dataclass(frozen=True)
 class Operation:
     method: str
     path: str
@@ -43,6 +69,9 @@ class Operation:
     status: int
     response: type[BaseModel] | None
     tag: str
+    query: tuple[Param, ...] = ()
+    headers: tuple[Param, ...] = ()
+    produces: str = "application/json"  # the success body's content type
 
 
 OPERATIONS: list[Operation] = []
@@ -183,13 +212,14 @@ class Router:
     def route(self, path: str, method: str = "GET", *, auth: str = "bearer", roles: Sequence[str] = (),
               body: type[BaseModel] | None = None, status: int = 200, summary: str = "",
               response: type[BaseModel] | None = None, tag: str = "",
-              doc_auth: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+              doc_auth: str | None = None, query: Sequence[Param] = (), headers: Sequence[Param] = (),
+              produces: str = "application/json") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         bp = self.blueprint
 
         def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
             OPERATIONS.append(
                 Operation(method, path, summary or (view.__doc__ or "").strip().split("\n")[0], doc_auth or auth,
-                          tuple(roles), body, status, response, tag)
+                          tuple(roles), body, status, response, tag, tuple(query), tuple(headers), produces)
             )
 
             @functools.wraps(view)

@@ -151,3 +151,17 @@ def test_absurd_clock_moves_are_422(stack: Stack, admin: str, seconds: float) ->
     assert (r.status, r.code) == (422, "invalid_value"), r.body
     r = stack.request("GET", "/v1/admin/clock", token=admin)
     assert abs(datetime.fromisoformat(r.body["now"]) - datetime.now(CST)) < timedelta(minutes=5)
+
+
+@pytest.mark.parametrize(("method", "path"), [("GET", "/v1/no-such-thing"), ("POST", "/v1/stores/x/y"),
+                                              ("TRACE", "/v1/nothing"), ("GET", "/")])
+def test_a_route_the_api_lacks_is_404_in_the_contracts_shape(stack: Stack, method: str, path: str) -> None:
+    r = stack.request(method, path)
+    assert (r.status, r.headers["content-type"]) == (404, "application/json"), (r.status, r.raw[:200])
+    assert r.body == {"code": "not_found", "message": "no such route"}
+
+
+@pytest.mark.parametrize("method", ["DELETE", "TRACE", "PATCH"])
+def test_a_method_a_route_lacks_is_405_in_the_contracts_shape(stack: Stack, method: str) -> None:
+    r = stack.request(method, "/v1/meta")
+    assert (r.status, r.headers["content-type"], r.code) == (405, "application/json", "method_not_allowed")

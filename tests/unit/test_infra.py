@@ -149,3 +149,11 @@ def test_every_auth_route_is_throttled_on_deployed_stages() -> None:
     response = props["GatewayResponses"]["THROTTLED"]  # API Gateway's own 429 in the contract's shape
     assert response["StatusCode"] == 429
     assert json.loads(response["ResponseTemplates"]["application/json"])["code"] == "rate_limited"
+
+
+def test_a_route_the_api_lacks_answers_404_in_the_contracts_shape_on_deployed_stages() -> None:
+    props = build.resources_template()["Resources"][build.REST_API]["Properties"]
+    response = props["GatewayResponses"]["MISSING_AUTHENTICATION_TOKEN"]  # API Gateway's 403 for no route
+    assert response["StatusCode"] == 404
+    assert json.loads(response["ResponseTemplates"]["application/json"]) == {"code": "not_found",
+                                                                               "message": "no such route"}
