@@ -30,12 +30,9 @@ from chalicelib.identity.ports import ApiKeyRepository, AuthCodes
 from chalicelib.identity.rate_limit import AUTH_RATE, LOCAL_AUTH_RATE, RateLimit
 from chalicelib.identity.service import IdentityService
 from chalicelib.identity.wechat_api import WechatApiClient
-from chalicelib.memberships.dynamo import (
-    DynamoIdempotencyStore,
-    DynamoMemberSavings,
-    DynamoMembershipHistory,
-    DynamoMembershipRepository,
-)
+from chalicelib.memberships.dynamo import DynamoMembershipRepository
+from chalicelib.memberships.dynamo_idempotency import DynamoIdempotencyStore
+from chalicelib.memberships.dynamo_shared import DynamoMemberSavings, DynamoMembershipHistory
 from chalicelib.memberships.idempotency import Idempotency, IdempotencyStore
 from chalicelib.memberships.ports import MembershipRepository
 from chalicelib.memberships.provider import FeeProvider, build_fee_provider

@@ -25,6 +25,7 @@ import hmac
 import json
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.auth import Principal
@@ -35,6 +36,13 @@ KEY_LABEL = b"yundian-cursor-v1"
 DEFAULT_LIMIT, MAX_LIMIT = 50, 200  # every list's `limit` (contract: 1..200, default 50)
 MAX_CURSOR_CHARS = 1024
 _TOKEN_RE = re.compile(rf"^[A-Za-z0-9_-]{{1,{MAX_CURSOR_CHARS}}}\.[A-Za-z0-9_-]{{43}}$")  # body . MAC
+
+
+def list_order(created_at: datetime, item_id: str) -> str:
+    """The sort key of an item in every list (partners, merchants, terminals, memberships, API
+    keys): creation time (UTC, fixed width) then id, so newest first is descending order and no
+    two items tie."""
+    return f"{created_at.astimezone(UTC):%Y-%m-%dT%H:%M:%S.%f}Z#{item_id}"
 
 
 def invalid_cursor() -> BadRequest:

@@ -6,11 +6,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal
 
 from chalicelib.auth import Principal
 from chalicelib.clock import iso
+from chalicelib.cursors import list_order  # noqa: F401 - this area's lists use it (re-exported)
 from chalicelib.errors import Conflict, Forbidden
 
 KEY_ROLES = ("admin", "partner", "merchant")
@@ -130,12 +131,6 @@ def scope_of(who: Principal) -> KeyScope:
     if who.role == "merchant" and who.merchant_id:
         return KeyScope("merchant", who.merchant_id)
     raise Forbidden(f"role {who.role!r} has no API keys", code="forbidden_role")
-
-
-def list_order(created_at: datetime, key_id: str) -> str:
-    """The sort key of a key in every list: creation time (UTC, fixed width) then id, so newest
-    first is descending order and no two keys tie."""
-    return f"{created_at.astimezone(UTC):%Y-%m-%dT%H:%M:%S.%f}Z#{key_id}"
 
 
 @dataclass(frozen=True)

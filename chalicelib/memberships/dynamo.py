@@ -1,11 +1,12 @@
 """The memberships area's DynamoDB adapters:
 
-- `DynamoMembershipRepository` (`ports.MembershipRepository`): plans, memberships, their fee
+- here, `DynamoMembershipRepository` (`ports.MembershipRepository`): plans, memberships, their fee
   ledger and the one-active-membership guard, each status change one conditional transaction;
-- `DynamoMemberSavings` (`chalicelib.payments.ports.MemberSavings`): the savings rule for a
-  payment, and the savings update this area contributes to the payments area's transaction;
-- `DynamoMembershipHistory` (`ports.MembershipHistory`): the memberships the contest counts;
-- `DynamoIdempotencyStore` (`idempotency.IdempotencyStore`): `Idempotency-Key` claims.
+- `dynamo_shared.py`: what other areas read of this one — `DynamoMemberSavings`
+  (`chalicelib.payments.ports.MemberSavings`: the savings rule for a payment and the savings update
+  this area contributes to the payments area's transaction) and `DynamoMembershipHistory`
+  (`ports.MembershipHistory`: the memberships the contest counts);
+- `dynamo_idempotency.py`: `DynamoIdempotencyStore` (`idempotency.IdempotencyStore`), `Idempotency-Key` claims.
 
 Each passes the same contract suite as its fake (tests/integration/test_memberships_contract.py,
 test_idempotency_contract.py). Conditions here are the rules of `domain.py` written as
@@ -14,13 +15,9 @@ DynamoDB condition expressions; failed conditions come back as False or a domain
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
 from functools import partial
-from typing import Any
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist
@@ -36,13 +33,9 @@ from chalicelib.memberships.domain import (
     SETTLED,
     LedgerEntry,
     Membership,
-    MembershipTerms,
     Plan,
     already_member,
-    members_summary,
-    savings_decision,
 )
-from chalicelib.memberships.idempotency import DONE, IN_PROGRESS, Claim, IdempotencyRecord, Outcome
 from chalicelib.memberships.models import (
     DUE_SHARDS,
     LedgerLine,
@@ -53,15 +46,10 @@ from chalicelib.memberships.models import (
     due_shard,
     member_key,
 )
-from chalicelib.memberships.models import IdempotencyRecordModel as Rec
-from chalicelib.memberships.ports import MembershipRecord
-from chalicelib.observability import logger
 from chalicelib.onboarding.domain import ListPosition, Page, list_order
-from chalicelib.payments.ports import NO_SAVINGS, SavingsDecision
 from chalicelib.storage import (
     GuardModel,
     Tx,
-    delete_if,
     run_transaction,
     save_if,
     update_if,
@@ -78,7 +66,7 @@ def _plan(m: PlanModel) -> Plan:
     )
 
 
-def _membership(m: MembershipModel) -> Membership:
+def membership_from(m: MembershipModel) -> Membership:
     cap = m.max_discount_per_order_fen
     return Membership(
         membership_id=m.membership_id, merchant_id=m.merchant_id, partner_id=m.partner_id,
@@ -166,12 +154,12 @@ class DynamoMembershipRepository:
     # -- memberships
     def get(self, membership_id: str) -> Membership | None:
         try:
-            return _membership(with_retries(lambda: MembershipModel.get(membership_id, consistent_read=True)))
+            return membership_from(with_retries(lambda: MembershipModel.get(membership_id, consistent_read=True)))
         except DoesNotExist:
             return None
 
     def for_customer(self, customer_id: str) -> list[Membership]:
-        return with_retries(lambda: [_membership(m) for m in MembershipModel.customer_index.query(
+        return with_retries(lambda: [membership_from(m) for m in MembershipModel.customer_index.query(
             customer_id, scan_index_forward=False)])
 
     def merchant_page(self, merchant_id: str, status: str | None, now: datetime, limit: int,
@@ -186,7 +174,7 @@ class DynamoMembershipRepository:
             for item in MembershipModel.merchant_created_index.query(
                     merchant_id, scan_index_forward=False, filter_condition=_shown_as(status, now),
                     page_size=limit + 1, last_evaluated_key=start):
-                m = _membership(item)
+                m = membership_from(item)
                 if status is None or m.status_at(now) == status:
                     found.append(m)
                     if len(found) > limit:
@@ -197,7 +185,7 @@ class DynamoMembershipRepository:
         return Page(tuple(rows[:limit]), more=len(rows) > limit)
 
     def for_member(self, merchant_id: str, customer_id: str, started_by: datetime) -> list[Membership]:
-        return with_retries(lambda: [_membership(m) for m in MembershipModel.member_index.query(
+        return with_retries(lambda: [membership_from(m) for m in MembershipModel.member_index.query(
             member_key(merchant_id, customer_id), MembershipModel.starts_at <= started_by,
             scan_index_forward=False, limit=10)])
 
@@ -312,154 +300,13 @@ class DynamoMembershipRepository:
 
     def due(self, now: datetime, limit: int) -> list[Membership]:
         def shard(n: int) -> list[Membership]:
-            return [_membership(item) for item in MembershipModel.due_index.query(
+            return [membership_from(item) for item in MembershipModel.due_index.query(
                 f"due#{n}", MembershipModel.due_at <= now, limit=limit)]
 
         return [m for n in range(DUE_SHARDS) for m in with_retries(partial(shard, n))]
 
     def all_memberships(self) -> list[Membership]:
-        return with_retries(lambda: [_membership(m) for m in MembershipModel.scan(consistent_read=True)])
+        return with_retries(lambda: [membership_from(m) for m in MembershipModel.scan(consistent_read=True)])
 
     def all_entries(self) -> list[LedgerEntry]:
         return with_retries(lambda: [_entry(m) for m in MembershipLedgerModel.scan(consistent_read=True)])
-
-
-# ---------------------------------------------------------------- what payments asks of memberships
-
-
-def savings_move(now: datetime) -> Condition:
-    """`Membership.savings_move_at(now)` as a condition on the membership item."""
-    return (MembershipModel.membership_id.exists() & MembershipModel.status.is_in(*SAVINGS_OPEN_STATUSES)
-            & (MembershipModel.refund_deadline > now))
-
-
-class DynamoMemberSavings:
-    """`chalicelib.payments.ports.MemberSavings` over the memberships table."""
-
-    def __init__(self, connection: Connection) -> None:
-        self._repo = DynamoMembershipRepository(connection)
-
-    def decide(self, merchant_id: str, buyer_id: str, amount_fen: int, discount_fen: int,
-               paid_at: datetime) -> SavingsDecision:
-        if discount_fen <= 0:
-            return NO_SAVINGS
-        return savings_decision(amount_fen, discount_fen, paid_at, self.membership_at(merchant_id, buyer_id, paid_at))
-
-    def membership_at(self, merchant_id: str, buyer_id: str, at: datetime) -> MembershipTerms | None:
-        """The buyer's membership at this merchant that started last at or before `at`.
-
-        The index is eventually consistent: a membership locked a moment ago may not be in it
-        yet. When it shows none covering `at`, the active guard (a consistent read) names the
-        current one, so a member paying right after locking in still counts."""
-        items = with_retries(lambda: list(MembershipModel.member_index.query(
-            member_key(merchant_id, buyer_id), MembershipModel.starts_at <= at,
-            scan_index_forward=False, limit=1)))
-        m = _membership(items[0]) if items else None
-        if m is None or m.ends_at <= at:
-            m = self._holder_covering(merchant_id, buyer_id, at) or m
-        return None if m is None else m.terms()
-
-    def _holder_covering(self, merchant_id: str, buyer_id: str, at: datetime) -> Membership | None:
-        holder_id = self._repo.active_holder(merchant_id, buyer_id)
-        m = self._repo.get(holder_id) if holder_id else None
-        return m if m is not None and m.starts_at <= at < m.ends_at else None
-
-    def contribute(self, tx: Tx, membership_id: str, delta_fen: int, now: datetime) -> None:
-        tx.update("membership", MembershipModel(membership_id), [MembershipModel.savings_fen.add(delta_fen)],
-                  condition=savings_move(now))
-
-    def summary(self, merchant_id: str, now: datetime) -> dict[str, int]:
-        # the filter is `members_summary`'s own test (status_at(now) == active), pushed down
-        active = (MembershipModel.status == ACTIVE) & (MembershipModel.ends_at > now)
-        return members_summary(with_retries(lambda: [
-            _membership(m) for m in MembershipModel.merchant_index.query(merchant_id, filter_condition=active)]), now)
-
-    def all_savings(self) -> dict[str, int]:
-        return with_retries(lambda: {
-            m.membership_id: int(m.savings_fen or 0)
-            for m in MembershipModel.scan(attributes_to_get=["membership_id", "savings_fen"])})
-
-
-# ---------------------------------------------------------------- what the contest reads
-
-
-def membership_record(image: dict[str, Any]) -> MembershipRecord | None:
-    """The membership a (deserialized) memberships-table item image shows, None for other items."""
-    if "membership_id" not in image or "sk" in image:
-        return None
-    return MembershipRecord(str(image["membership_id"]), str(image["merchant_id"]), str(image["partner_id"]),
-                            MembershipModel.created_at.deserialize(str(image["created_at"])))
-
-
-def _record(m: MembershipModel) -> MembershipRecord:
-    return MembershipRecord(m.membership_id, m.merchant_id, m.partner_id, m.created_at)
-
-
-class DynamoMembershipHistory:
-    """`ports.MembershipHistory` over the memberships table (partner_created_index, scans)."""
-
-    def __init__(self, workers: int = 8) -> None:
-        self._workers = workers
-
-    def for_partners(self, partner_ids: Iterable[str], since: datetime, until: datetime) -> list[MembershipRecord]:
-        def one(pid: str) -> list[MembershipRecord]:
-            return with_retries(lambda: [
-                _record(m) for m in MembershipModel.partner_index.query(
-                    pid, MembershipModel.created_at.between(since, until)) if m.created_at < until])
-
-        with ThreadPoolExecutor(max_workers=self._workers) as pool:
-            return [r for chunk in pool.map(one, sorted(set(partner_ids))) for r in chunk]
-
-    def between(self, since: datetime, until: datetime) -> list[MembershipRecord]:
-        window = (MembershipModel.created_at >= since) & (MembershipModel.created_at < until)
-        return with_retries(lambda: [_record(m) for m in MembershipModel.scan(window)])
-
-    def all(self) -> list[MembershipRecord]:
-        return with_retries(lambda: [_record(m) for m in MembershipModel.scan()])
-
-    def from_stream_image(self, image: dict[str, Any]) -> MembershipRecord | None:
-        return membership_record(image)
-
-
-# ---------------------------------------------------------------- idempotency claims
-
-
-def _claim_record(r: Rec) -> IdempotencyRecord:
-    outcome = None if r.state != DONE else Outcome(int(r.response_status or 200), json.loads(r.response_body or "{}"))
-    return IdempotencyRecord(r.request_hash or "", r.state or IN_PROGRESS, r.lease_until, r.expires_at, outcome)
-
-
-class DynamoIdempotencyStore:
-    """`IdempotencyStore` in the shared guards table (`idem#` keys, TTL `expires_at`)."""
-
-    def claim(self, key: str, request_hash: str, now: datetime, lease_until: datetime,
-              expires_at: datetime) -> Claim:
-        item = Rec(key, state=IN_PROGRESS, request_hash=request_hash, lease_until=lease_until,
-                   expires_at=expires_at)
-        # absent, or `IdempotencyRecord.free_for(request_hash, now)`
-        cond = (Rec.key.does_not_exist() | (Rec.expires_at < now)
-                | ((Rec.state == IN_PROGRESS) & (Rec.lease_until < now) & (Rec.request_hash == request_hash)))
-        for _ in range(3):
-            if save_if(item, cond):
-                return Claim("claimed")
-            try:
-                found = with_retries(lambda: Rec.get(key, consistent_read=True))
-            except DoesNotExist:
-                continue  # released meanwhile: claim again
-            return _claim_record(found).answer(request_hash)
-        return Claim("in_progress")
-
-    @staticmethod
-    def _held_by(request_hash: str) -> Condition:
-        """`IdempotencyRecord.held_by(request_hash)` as a condition."""
-        return (Rec.request_hash == request_hash) & (Rec.state == IN_PROGRESS)
-
-    def complete(self, key: str, request_hash: str, outcome: Outcome) -> None:
-        done = update_if(Rec(key), [Rec.state.set(DONE), Rec.response_status.set(outcome.status),
-                                    Rec.response_body.set(json.dumps(outcome.body, separators=(",", ":")))],
-                         self._held_by(request_hash))
-        if not done:
-            logger.warning("idempotency claim was taken over before completion", extra={"key": key})
-
-    def release(self, key: str, request_hash: str) -> None:
-        delete_if(Rec(key), self._held_by(request_hash))

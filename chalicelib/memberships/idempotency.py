@@ -11,7 +11,7 @@ to re-run: lock-in ids derive from the key, refunds remember their key).
 
 Keys are scoped by endpoint and caller, and kept against the real wall clock (expiry is about
 the client's retries, not business time). `IdempotencyStore` is the port: its DynamoDB adapter is
-`chalicelib.memberships.dynamo.DynamoIdempotencyStore`, its fake
+`chalicelib.memberships.dynamo_idempotency.DynamoIdempotencyStore`, its fake
 `tests.fakes.memberships.InMemoryIdempotencyStore`; `IdempotencyRecord` holds the rules both follow.
 """
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Generic, Literal, TypeVar
 
+from chalicelib.cursors import list_order  # noqa: F401 - this area's lists use it (re-exported)
 from chalicelib.errors import Conflict
 from chalicelib.onboarding.platforms import ALIPAY, PLATFORM_ID_PATTERNS, PLATFORMS, WECHATPAY  # noqa: F401
 
@@ -76,12 +77,6 @@ class TerminalInfo:
     @property
     def revoked(self) -> bool:
         return self.revoked_at is not None
-
-
-def list_order(created_at: datetime, item_id: str) -> str:
-    """The sort key of an item in a list: creation time (UTC, fixed width) then id, so newest
-    first is descending order and no two items tie."""
-    return f"{created_at.astimezone(UTC):%Y-%m-%dT%H:%M:%S.%f}Z#{item_id}"
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from chalicelib.memberships.domain import (
     members_summary,
     savings_decision,
 )
-from chalicelib.memberships.dynamo import membership_record
+from chalicelib.memberships.dynamo_shared import membership_record
 from chalicelib.memberships.idempotency import DONE, IN_PROGRESS, Claim, IdempotencyRecord, Outcome
 from chalicelib.memberships.ports import MembershipRecord
 from chalicelib.onboarding.domain import ListPosition, Page, list_order

@@ -13,7 +13,7 @@ import pytest
 
 from chalicelib import storage
 from chalicelib.config import Config
-from chalicelib.memberships.dynamo import DynamoIdempotencyStore
+from chalicelib.memberships.dynamo_idempotency import DynamoIdempotencyStore
 from chalicelib.memberships.idempotency import Claim, Idempotency, IdempotencyStore, Outcome
 from chalicelib.tables import ALL_MODELS
 from tests.fakes.memberships import InMemoryIdempotencyStore

@@ -35,11 +35,8 @@ from chalicelib.memberships.domain import (
     new_membership,
     refund_entry,
 )
-from chalicelib.memberships.dynamo import (
-    DynamoMemberSavings,
-    DynamoMembershipHistory,
-    DynamoMembershipRepository,
-)
+from chalicelib.memberships.dynamo import DynamoMembershipRepository
+from chalicelib.memberships.dynamo_shared import DynamoMemberSavings, DynamoMembershipHistory
 from chalicelib.memberships.models import MembershipModel
 from chalicelib.memberships.ports import MembershipHistory, MembershipRecord, MembershipRepository
 from chalicelib.onboarding.domain import ListPosition, list_order
