@@ -57,6 +57,8 @@ from chalicelib.tables import ALL_MODELS
 Job = Callable[[], dict[str, Any]]
 Check = Callable[[], dict[str, Any]]
 COUNTER_SHARDS = 32  # write shards of each contest counter (docs/contests.md)
+# The scheduled jobs `POST /v1/admin/jobs/{name}` runs (the OpenAPI document's enum of `name`).
+JOB_NAMES = ("memberships_lifecycle", "rank_contests", "confirm_bindings", "backfill_list_order")
 
 
 @dataclass
@@ -163,9 +165,8 @@ def bootstrap(
         onboarding_reads=OnboardingReads(onboarding_repo, onboarding, cursors),
         membership_reads=MembershipReads(membership_repo, onboarding, clock, cursors),
         onboarding_repo=onboarding_repo, payments_repo=payments_repo, membership_repo=membership_repo,
-        jobs={"memberships_lifecycle": memberships.run_lifecycle, "rank_contests": contests.rank_all,
-              "confirm_bindings": confirmations.run_confirmations,
-              "backfill_list_order": lambda: _backfill_list_order(onboarding_repo, membership_repo)},
+        jobs=dict(zip(JOB_NAMES, (memberships.run_lifecycle, contests.rank_all, confirmations.run_confirmations,
+                                   lambda: _backfill_list_order(onboarding_repo, membership_repo)), strict=True)),
         audit_checks=[*payments_audit.checks(payments_repo, history, savings),
                       memberships.audit_fees, contests.audit_check],
         stream_handlers={"payments": contests.handle_payment_stream,

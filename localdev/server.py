@@ -69,7 +69,12 @@ class ContractRequestHandler(ChaliceRequestHandler):
             return
         super()._send_error_response(error)
 
-    do_TRACE = do_CONNECT = ChaliceRequestHandler._generic_handle
+    def __getattr__(self, name: str) -> Any:
+        # http.server answers a method without a `do_<METHOD>` an HTML 501; every method (TRACE,
+        # CONNECT, QUERY, ...) goes through the routing table instead: 405 on a route, else 404.
+        if name.startswith("do_") and name[3:].isalpha() and name[3:].isupper():
+            return self._generic_handle
+        raise AttributeError(name)
 
 
 class Stop(Exception):

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from chalicelib.auth import issue_token, terminal_signature
+from tests import document_check
 
 
 def raw(model: BaseModel | None = None, **fields: Any) -> bytes:
@@ -74,6 +75,7 @@ class Api:
             parsed = json.loads(text) if text else None
         except ValueError:
             parsed = text.decode()
+        document_check.check(method, path, resp.status_code, dict(resp.headers), text)
         return Reply(resp.status_code, parsed, dict(resp.headers), text)
 
     def get(self, path: str, token: str | None = None, **kw: Any) -> Reply:

@@ -12,7 +12,8 @@ router = Router(__name__)
 ASSETS = ConsoleAssets()
 
 
-@router.route("/console", "GET", auth="none", tag="console", produces="text/html")
+@router.route("/console", "GET", auth="none", tag="console", produces="text/html",
+              errors=(503,))
 def console_page(ctx: Ctx) -> Response:
     """The web console for admins, partners and merchants (sign in with an API key)."""
     page = ASSETS.index()
@@ -20,7 +21,7 @@ def console_page(ctx: Ctx) -> Response:
 
 
 @router.route("/console/{asset}", "GET", auth="none", tag="console",
-              produces="text/javascript, text/css or image/svg+xml")
+              produces="text/javascript, text/css or image/svg+xml", errors=(404, 503))
 def console_asset(ctx: Ctx, asset: str) -> Response:
     """One of the console's built assets (JavaScript, CSS, SVG), by its content-hashed name."""
     found = ASSETS.asset(asset)

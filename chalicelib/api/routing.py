@@ -72,9 +72,16 @@ class Operation:
     query: tuple[Param, ...] = ()
     headers: tuple[Param, ...] = ()
     produces: str = "application/json"  # the success body's content type
+    errors: tuple[int, ...] = ()  # error statuses of this route beyond those its auth, body and parameters imply
+    operation_id: str = ""  # the view's name, camelCased: what a generated client calls the method
 
 
 OPERATIONS: list[Operation] = []
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
 @dataclass
@@ -213,13 +220,15 @@ class Router:
               body: type[BaseModel] | None = None, status: int = 200, summary: str = "",
               response: type[BaseModel] | None = None, tag: str = "",
               doc_auth: str | None = None, query: Sequence[Param] = (), headers: Sequence[Param] = (),
-              produces: str = "application/json") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+              produces: str = "application/json",
+              errors: Sequence[int] = ()) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         bp = self.blueprint
 
         def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
             OPERATIONS.append(
                 Operation(method, path, summary or (view.__doc__ or "").strip().split("\n")[0], doc_auth or auth,
-                          tuple(roles), body, status, response, tag, tuple(query), tuple(headers), produces)
+                          tuple(roles), body, status, response, tag, tuple(query), tuple(headers), produces,
+                          tuple(errors), _camel(view.__name__))
             )
 
             @functools.wraps(view)
@@ -268,6 +277,11 @@ _CHALICE_CODES = {
 def contract_errors_middleware(event: Any, get_response: Callable[[Any], Response]) -> Response:
     """Chalice's own errors (e.g. 405) answer `{"Code","Message"}`; give them the contract's shape."""
     response = get_response(event)
+    if response.status_code == 405:  # RFC 9110: a 405 says which methods the resource has
+        resource = (getattr(event, "context", None) or {}).get("resourcePath")
+        allowed = sorted({op.method for op in OPERATIONS if op.path == resource})
+        if allowed:
+            response.headers = {**(response.headers or {}), "Allow": ", ".join(allowed)}
     body = response.body
     if response.status_code >= 400 and isinstance(body, dict) and set(body) == {"Code", "Message"}:
         code = _CHALICE_CODES.get(str(body["Code"]), "error")

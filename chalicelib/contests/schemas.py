@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 
 from chalicelib.schemas import Body, Name, Timestamp
 
+MAX_ROUNDS = 52  # a contest's rounds (the contract's 1..52); no round number beyond it can exist
 Weight = Annotated[int, Field(ge=0, le=10**9)] | Annotated[float, Field(ge=0, le=10**9, allow_inf_nan=False)]
 
 
@@ -42,7 +43,7 @@ class CreateContest(Body):
     name: Name
     starts_at: Timestamp
     round_days: Annotated[int, Field(ge=1, le=31)]
-    rounds: Annotated[int, Field(ge=1, le=52)]
+    rounds: Annotated[int, Field(ge=1, le=MAX_ROUNDS)]
     weights: ContestWeights
     rules: ContestRules | None = None
     prizes: Annotated[list[ContestPrize], Field(max_length=100)] | None = None

@@ -6,7 +6,12 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from chalicelib.onboarding.platforms import PLATFORM_ID_PATTERNS, WECHATPAY
+from chalicelib.onboarding.platforms import (
+    ANY_PLATFORM_ID_PATTERN,
+    PLATFORM_ID_FORMATS,
+    PLATFORM_ID_PATTERNS,
+    WECHATPAY,
+)
 from chalicelib.schemas import Body, Id, Name
 
 
@@ -34,4 +39,8 @@ class CreateTerminal(Body):
 
 
 class PutBinding(Body):
-    id: Annotated[str, Field(min_length=1, max_length=32)]
+    # The format depends on the path's platform, which JSON Schema cannot refer to: the document
+    # admits either platform's format and the service checks the one of the path (422 invalid_value).
+    id: Annotated[str, Field(min_length=1, max_length=32,
+                             description=f"the merchant's id on the path's platform ({PLATFORM_ID_FORMATS})",
+                             json_schema_extra={"pattern": ANY_PLATFORM_ID_PATTERN})]

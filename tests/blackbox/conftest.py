@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from scripts.dynamodb_local import free_port
 from scripts.run_local import stop_process_group
+from tests import document_check
 from tests.helpers import Reply
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -63,6 +64,7 @@ class Stack:
         parsed: Any = text.decode("utf-8", "replace") if text else None
         if text and "json" in ctype:
             parsed = json.loads(text)
+        document_check.check(method, path, status, rh, text)
         return Reply(status, parsed, {k.lower(): v for k, v in rh.items()}, text)
 
     def token(self, role: str, sub: str | None = None, ttl: int = 3600, **claims: Any) -> str:

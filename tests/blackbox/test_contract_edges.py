@@ -161,7 +161,10 @@ def test_a_route_the_api_lacks_is_404_in_the_contracts_shape(stack: Stack, metho
     assert r.body == {"code": "not_found", "message": "no such route"}
 
 
-@pytest.mark.parametrize("method", ["DELETE", "TRACE", "PATCH"])
+@pytest.mark.parametrize("method", ["DELETE", "TRACE", "PATCH", "QUERY"])
 def test_a_method_a_route_lacks_is_405_in_the_contracts_shape(stack: Stack, method: str) -> None:
     r = stack.request(method, "/v1/meta")
     assert (r.status, r.headers["content-type"], r.code) == (405, "application/json", "method_not_allowed")
+    assert r.headers["allow"] == "GET"  # RFC 9110: a 405 names the methods the resource has
+    r = stack.request(method, "/v1/merchants/mch_x/plans")
+    assert (r.status, r.headers["allow"]) == (405, "GET, POST")

@@ -41,8 +41,6 @@ import base64
 import json
 import os
 import re
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -54,14 +52,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from scripts.dynamodb_local import die_with_parent, free_port
-from scripts.run_local import stop_process_group
 from tests.helpers import Reply
+from tests.local_stack import local_stack
 
 if TYPE_CHECKING:  # Playwright is imported when a browser is needed: `-m "not browser"` runs without it
     from playwright.sync_api import Browser, ConsoleMessage, Error, Page
 
-ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 SCREENSHOTS = HERE / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
@@ -69,8 +65,6 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 KEY_TOKEN_SECONDS = 10
-# Fresh data is seeded first (the demo's story: ~40 s of the ~50 s on a busy 2-CPU machine).
-START_TIMEOUT = 180.0
 DESKTOP: dict[str, Any] = {"viewport": {"width": 1280, "height": 800}}
 PHONE: dict[str, Any] = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 # Forwards the page's CSP violations to the test (init scripts and bindings are not subject to CSP).
@@ -155,62 +149,14 @@ class Console:
             return ""
 
 
-def _clean_env() -> dict[str, str]:
-    """This process's environment without any setting of the app or AWS (the root conftest sets
-    some), as tests/blackbox does: run_local.py makes its own."""
-    return {k: v for k, v in os.environ.items()
-            if not k.startswith(("AWS_", "YUNDIAN_", "ALIPAY_", "WECHAT", "POWERTOOLS_"))}
-
-
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"scripts/run_local.py exited ({proc.returncode}) before {url} answered; "
-                               f"its output ({log}):\n{log.read_text(errors='replace')[-6000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:  # noqa: S310 - our local server
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"scripts/run_local.py did not answer {url} within {timeout:.0f}s; "
-                       f"its output ({log}):\n{log.read_text(errors='replace')[-6000:]}")
-
-
-def _read_json(path: Path) -> Any:
-    return json.loads(path.read_text()) if path.exists() else None
-
-
 @pytest.fixture(scope="session")
 def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     kept = os.environ.get("BROWSER_TESTS_DATA_DIR")
     data_dir = Path(kept).resolve() if kept else tmp_path_factory.mktemp("console-data")
-    data_dir.mkdir(parents=True, exist_ok=True)
-    log_path = data_dir / "run_local.log"
-    port = free_port()
-    env = {**_clean_env(), "YUNDIAN_PORT": str(port), "YUNDIAN_DATA_DIR": str(data_dir),
-           "YUNDIAN_KEY_TOKEN_SECONDS": str(KEY_TOKEN_SECONDS), "PYTHONUNBUFFERED": "1"}
-    base = f"http://127.0.0.1:{port}"
-    proc: subprocess.Popen[bytes] | None = None
-    started = time.monotonic()
-    try:
-        with open(log_path, "wb") as log:
-            # its own process group (stop_process_group signals all of it); and it gets SIGTERM
-            # should this process die without a teardown, so nothing outlives the run
-            proc = subprocess.Popen([sys.executable, "scripts/run_local.py"], cwd=str(ROOT), env=env,
-                                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    start_new_session=True, preexec_fn=die_with_parent)  # noqa: PLW1509
-        _wait_ready(f"{base}/v1/meta", proc, log_path, START_TIMEOUT)
-        TIMINGS["stack start (run_local.py until GET /v1/meta answers)"] = time.monotonic() - started
-        demo = _read_json(data_dir / "demo.json")
-        if demo is None:
-            raise RuntimeError(f"no {data_dir / 'demo.json'} after start-up:\n{log_path.read_text()[-4000:]}")
-        keys = _read_json(data_dir / "api-keys.json") or {}
-        yield Console(base=base, data_dir=data_dir, log_path=log_path, demo=demo, keys=keys)
-    finally:
-        stop_process_group(proc)
+    with local_stack(data_dir, {"YUNDIAN_KEY_TOKEN_SECONDS": str(KEY_TOKEN_SECONDS)}) as stack:
+        TIMINGS["stack start (run_local.py until GET /v1/meta answers)"] = stack.started_in
+        yield Console(base=stack.base, data_dir=stack.data_dir, log_path=stack.log_path, demo=stack.demo,
+                      keys=stack.keys)
 
 
 # -- the browser ---------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ def _params(doc: dict, method: str, path: str, where: str) -> dict[str, dict]:
 def test_query_parameters_are_declared_with_their_types_and_bounds() -> None:
     doc = build_document()
     lb = _params(doc, "get", "/v1/contests/{contest_id}/leaderboard", "query")
-    assert lb["round"]["schema"] == {"type": "integer", "minimum": 1}
+    assert lb["round"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 52}
     assert lb["limit"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}
     standing = _params(doc, "get", "/v1/partners/{partner_id}/standing", "query")
     assert standing["contest_id"]["required"] is True and set(standing) == {"contest_id", "round"}
@@ -64,7 +64,7 @@ def test_query_parameters_are_declared_with_their_types_and_bounds() -> None:
 def test_path_parameters_are_typed_and_headers_declared() -> None:
     doc = build_document()
     assert _params(doc, "post", "/v1/contests/{contest_id}/rounds/{n}/settle", "path")["n"]["schema"] == {
-        "type": "integer", "minimum": 1}
+        "type": "integer", "minimum": 1, "maximum": 52}
     assert _params(doc, "put", "/v1/admin/merchants/{merchant_id}/bindings/{platform}", "path")["platform"][
         "schema"]["enum"] == ["alipay", "wechatpay"]
     assert _params(doc, "get", "/v1/merchants/{merchant_id}", "path")["merchant_id"]["schema"]["maxLength"] == 128
